@@ -1,0 +1,28 @@
+"""ligsite: Layer-wise Integrated Gradients, precomputed and published as a static site.
+
+The public API is ``explain``, ``Explanation`` and ``describe_boundaries``. They are imported
+lazily so that the site renderer (which never needs torch) stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["explain", "Explanation", "describe_boundaries", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ligsite.api import describe_boundaries, explain
+    from ligsite.explanation import Explanation
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("explain", "describe_boundaries"):
+        from ligsite import api
+
+        return getattr(api, name)
+    if name == "Explanation":
+        from ligsite.explanation import Explanation
+
+        return Explanation
+    raise AttributeError(f"module 'ligsite' has no attribute {name!r}")
