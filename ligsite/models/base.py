@@ -1,0 +1,107 @@
+"""What an adapter exposes: one transformer block cut at the boundaries of METHOD.md.
+
+An adapter knows its family's module layout and nothing about IG. The engine (``ligsite.lig``)
+only ever calls the methods below, so adding a family means writing one adapter.
+
+A full-granularity block is written as three pieces, each batched over any leading axes:
+
+    project(z)                     z [..., T, D]            -> q, k, v  [..., T, H, d]
+    attend(q, k, v, positions)     q [..., Q, H, d], k/v [..., T, H, d], positions [..., Q]
+                                                            -> u        [..., Q, H, d]
+    finish(u, z_row)               u [..., H*d], z_row [..., D] -> z_next_row [..., D]
+
+so that, for target j,
+
+    ATT_j^h(z)  = attend(project(z)[q at j], k, v, j)[h]       (the head's context, pre W_O)
+    MLP_j(u)    = finish(u, z_j)                             (residual z_j held at its real value)
+    LAYER_j(z)  = finish(flatten(ATT_j(z)), z_j)
+
+``positions`` are the query rows' token positions; a causal block masks keys after them, so a
+block is causal even when called on its own. When ``affine_project`` is true (post-LN encoders)
+q, k, v are affine in z, which lets the engine project the two ends of a straight path and
+interpolate instead of projecting every node (METHOD.md, "Cost").
+
+Block-only families implement ``layer`` alone (``granularities == ("layer",)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+GRANULARITIES = ("att", "mlp", "layer")
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A named tensor at a block boundary (TransformerLens-style name, shape without batch)."""
+
+    name: str  # e.g. "blocks.3.att.u[h]"
+    shape: str  # e.g. "[T, H, d]"
+    description: str
+
+
+@dataclass
+class ForwardCache:
+    """One no-grad forward of the whole model: every block's real input and output.
+
+    ``z[l]`` is block l's input ``z(l)``, ``z_next[l]`` its own output (not folded with a final
+    norm), ``attention[l]`` its attention probabilities ``[H, T_query, T_key]`` (None for
+    block-only families).
+    """
+
+    input_ids: Tensor  # [T]
+    z: list[Tensor]  # L x [T, D]
+    z_next: list[Tensor]  # L x [T, D]
+    attention: list[Tensor | None] = field(default_factory=list)  # L x [H, T, T]
+
+
+class Block(Protocol):
+    """One transformer block of a loaded model, in the arithmetic dtype of the run."""
+
+    index: int
+    granularities: tuple[str, ...]  # ("att", "mlp", "layer") or ("layer",)
+    causal: bool
+    affine_project: bool
+    n_heads: int
+    head_dim: int
+    hidden_size: int
+
+    def layer(self, z: Tensor) -> Tensor:
+        """The whole block: z [..., T, D] -> z(l+1) [..., T, D]."""
+        ...
+
+    def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v [..., T, H, d] of block input z [..., T, D] (full-granularity families)."""
+        ...
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
+        """Per-head context u [..., Q, H, d] of queries q at token ``positions`` [..., Q]."""
+        ...
+
+    def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
+        """Rest of the block for one row: u [..., H*d] with residual z_row [..., D] -> [..., D]."""
+        ...
+
+
+class Adapter(Protocol):
+    """A loaded model cut into blocks."""
+
+    family: str
+    model_type: str
+    n_layers: int
+
+    def forward(self, input_ids: Tensor) -> ForwardCache:
+        """One no-grad forward that records every block's input, output and attention."""
+        ...
+
+    def block(self, index: int, dtype: torch.dtype, device: torch.device) -> Block:
+        """Block ``index`` with its weights in ``dtype`` on ``device``."""
+        ...
+
+    def boundaries(self, index: int) -> list[Boundary]:
+        """The named boundaries of block ``index`` (for describe_boundaries)."""
+        ...
