@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from pathlib import Path
+from typing import Annotated, Any, Callable
 
 import typer
 
@@ -44,9 +45,117 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---- site commands (build, compute, render) ---------------------------------------------------
+# Each option maps to the BuildConfig field of the same name (--cache-dir <-> cache_dir); an
+# option left out keeps the ligsite.toml value, then the default. Keys: docs/config.md.
+
+SamplesArg = Annotated[Path, typer.Argument(help=".txt (one sentence per line) or .jsonl (text, id, label, source)", show_default=False)]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="site folder to write")]
+ModelOpt = Annotated[str | None, typer.Option(help="hub id or local folder (default: embedded all-MiniLM-L6-v2)", show_default=False)]
+StepsOpt = Annotated[str | None, typer.Option(help="quadrature nodes, or 'auto' (default: 32)", show_default=False)]
+QuadratureOpt = Annotated[str | None, typer.Option(help="gauss-legendre, gauss-legendre-graded or trapezoid-captum", show_default=False)]
+LayersOpt = Annotated[str | None, typer.Option(help="block indices, e.g. 0,5 (default: all)", show_default=False)]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto)", show_default=False)]
+DtypeOpt = Annotated[str | None, typer.Option(help="IG arithmetic: float32 or float64 (default: float32)", show_default=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ligsite.toml (default: ./ligsite.toml if present)", show_default=False)]
+CacheOpt = Annotated[Path | None, typer.Option(help="precompute cache (default: .ligsite-cache)", show_default=False)]
+SingleOpt = Annotated[bool, typer.Option("--single-file", help="one index.html that works from file://")]
+
+
+def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[list, Any]:
+    """The samples and the BuildConfig: defaults < ligsite.toml < options given."""
+    from ligsite.config import load_config, parse_steps
+    from ligsite.samples import read_samples
+
+    options["steps"] = parse_steps(options["steps"])
+    return read_samples(samples), load_config(config, options)
+
+
+def _compute_and_report(samples: list, settings: Any) -> Any:
+    """Run compute, print the summary table and one red line per failed sample."""
+    from rich.console import Console
+
+    from ligsite.pipeline import run_compute, summary_table
+
+    report = run_compute(samples, settings)
+    Console().print(summary_table(report))
+    for failure in report.failures:
+        typer.secho(f"error: {failure}", fg=typer.colors.RED, err=True)
+    return report
+
+
+@app.command()
+@friendly
+def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
+          quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
+          dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
+          single_file: SingleOpt = False) -> None:
+    """Precompute every sample (cached by content) and write the static site: compute + render."""
+    from ligsite.pipeline import check_report, render
+
+    items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
+                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+    report = _compute_and_report(items, settings)
+    check_report(report)
+    index = render(items, settings, out, single_file, [report.explanations[s.id] for s in items])
+    typer.echo(f"wrote {index}")
+
+
+@app.command()
+@friendly
+def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
+            quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
+            dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None) -> None:
+    """Precompute only: explain every sample the cache lacks and store it there."""
+    from ligsite.pipeline import check_report
+
+    items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
+                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+    check_report(_compute_and_report(items, settings))
+
+
+@app.command()
+@friendly
+def render(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
+           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
+           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
+           single_file: SingleOpt = False,
+           explanations: Annotated[Path | None, typer.Option(help="folder of Explanation JSON files made elsewhere (matched by text)", show_default=False)] = None) -> None:
+    """Site only: render from the cache (run `ligsite compute` first) or from --explanations."""
+    from ligsite.pipeline import load_explanations, render as render_samples
+
+    items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
+                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+    given = load_explanations(items, explanations) if explanations is not None else None
+    typer.echo(f"wrote {render_samples(items, settings, out, single_file, given)}")
 
 
 # ---- publishing commands (serve, figures) -----------------------------------------------------
+
+
+@app.command()
+@friendly
+def serve(
+    site: Annotated[Path, typer.Argument(help="a built site folder (the -o of `ligsite build`)")],
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1; 0 picks a free one")] = 8000,
+) -> None:
+    """Preview a built site at http://127.0.0.1:PORT/ until Ctrl-C."""
+    from ligsite.serve import serve as serve_site
+
+    serve_site(site, port)
+
+
+@app.command()
+@friendly
+def figures(
+    spec: Annotated[Path, typer.Argument(help="figures TOML (keys: docs/figures.md)")],
+    site: Annotated[Path, typer.Option("--site", help="the built site to draw from")] = Path("site"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the SVG/PNG files")] = Path("figures"),
+) -> None:
+    """Render publication figures through the built viewer's own export (headless Chromium)."""
+    from ligsite.figures import render_figures
+
+    written = render_figures(spec, site, out)
+    typer.echo(f"wrote {len(written)} files to {out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

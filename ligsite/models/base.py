@@ -27,10 +27,13 @@ Block-only families implement ``layer`` alone (``granularities == ("layer",)``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ligsite.models.tokens import Tokenized
 
 GRANULARITIES = ("att", "mlp", "layer")
 
@@ -88,18 +91,33 @@ class Block(Protocol):
 
 
 class Adapter(Protocol):
-    """A loaded model cut into blocks."""
+    """A loaded model cut into blocks (``ligsite.models.loading.load`` returns one)."""
 
-    family: str
-    model_type: str
+    family: str  # adapter family: "bert", "roberta", "distilbert", "gpt2", "mpnet", "modernbert"
+    model_type: str  # HF config.model_type
+    granularities: tuple[str, ...]  # ("att", "mlp", "layer") or ("layer",)
     n_layers: int
+    n_heads: int
+    head_dim: int
+    hidden_size: int
+    max_positions: int  # longest token sequence the position table allows
+    causal: bool
+    name: str  # the model name as asked for
+    identity: str  # cache key of the weights: "id@revision" or "name@sha256:<16 hex>"
+    dtype: torch.dtype  # arithmetic dtype: of the forward cache and of blocks by default
 
-    def forward(self, input_ids: Tensor) -> ForwardCache:
-        """One no-grad forward that records every block's input, output and attention."""
+    def tokenize(self, text: str) -> "Tokenized":
+        """input_ids [T], token strings, word ids; InputError for empty or too-long text."""
         ...
 
-    def block(self, index: int, dtype: torch.dtype, device: torch.device) -> Block:
-        """Block ``index`` with its weights in ``dtype`` on ``device``."""
+    def forward(self, input_ids: Tensor) -> ForwardCache:
+        """One no-grad forward that records every block's input, output and attention,
+        returned in the arithmetic dtype ``self.dtype`` on the model's device."""
+        ...
+
+    def block(self, index: int, dtype: torch.dtype | None = None, device: torch.device | None = None) -> Block:
+        """Block ``index`` with its weights in ``dtype`` on ``device`` (defaults: ``self.dtype``,
+        the model's device). Block-only families need ``forward`` first (they replay its call)."""
         ...
 
     def boundaries(self, index: int) -> list[Boundary]:

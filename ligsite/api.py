@@ -1,0 +1,197 @@
+"""``explain``: validate a request, run the raw IG routes it needs, return an ``Explanation``.
+
+Ratio baselines are post-processing, so a request maps to a set of *raw* runs (at most two per
+granularity) and each runs once. One no-grad forward caches every block's real input; blocks
+are then independent, so the loop is over layers and raw runs only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ligsite import __version__
+from ligsite.errors import InputError
+from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run
+from ligsite.lig.completeness import RouteRun, run_route
+from ligsite.lig.quadrature import QUADRATURES
+from ligsite.models.describe import describe_boundaries
+from ligsite.models.hf import HFAdapter
+from ligsite.models.loading import DEFAULT_MODEL, arithmetic_dtype, load
+
+__all__ = ["explain", "describe_boundaries", "CompletenessWarning"]
+TOLERANCE = 0.02
+
+
+class CompletenessWarning(UserWarning):
+    """Some (layer, target[, head]) ratio is farther than the tolerance from 1."""
+
+
+def explain(
+    text: str,
+    model: str | HFAdapter = DEFAULT_MODEL,
+    steps: int | str = 32,
+    granularity: str | Sequence[str] = "all",
+    baselines: Mapping[str, Sequence[str]] | None = None,
+    layers: Iterable[int] | None = None,
+    targets: Iterable[int] | None = None,
+    quadrature: str = "gauss-legendre",
+    device: str = "auto",
+    dtype: str = "float32",
+    tolerance: float = TOLERANCE,
+) -> Explanation:
+    """LIG attributions of ``text`` (see METHOD.md); ``model`` may be an id, a folder or an adapter.
+
+    ``granularity``: "all" (what the model supports) or a subset of ("att", "mlp", "layer").
+    ``baselines``: per granularity, default all valid ones. ``steps``: nodes, or "auto".
+    """
+    _check_settings(steps, quadrature, tolerance)
+    torch_dtype = arithmetic_dtype(dtype)
+    adapter = model if isinstance(model, HFAdapter) else load(str(model), device, torch_dtype)
+    wanted = _granularities(granularity, adapter)
+    requested = _baselines(baselines, wanted)
+    tokens = adapter.tokenize(text)
+    t = len(tokens.tokens)
+    layer_list = _indices(layers, adapter.n_layers, "layer", f"{adapter.name} has layers")
+    target_list = _indices(targets, t, "target", "the text has tokens")
+    cache = adapter.forward(tokens.input_ids)
+    runs = _compute(adapter, cache, layer_list, target_list, requested, t, torch_dtype,
+                    quadrature, steps, tolerance)
+    self_probs = None
+    if "att" in wanted:  # attention prob j -> j per head on the real input, [nL, H, T]
+        self_probs = np.stack([torch.diagonal(cache.attention[l], dim1=-2, dim2=-1).double().cpu().numpy()
+                               for l in layer_list])
+    exp = Explanation(
+        text=text, tokens=tokens.tokens, word_ids=tokens.word_ids, model=adapter.name,
+        model_identity=adapter.identity, model_type=adapter.model_type, n_heads=adapter.n_heads,
+        layers=layer_list, targets=target_list, steps=steps, quadrature=quadrature, dtype=dtype,
+        tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
+        ligsite_version=__version__,
+    )
+    if quadrature != "trapezoid-captum":  # its ratios sit near (n-1)/n by construction
+        exp.warnings = completeness_warnings(exp)
+    if exp.warnings:
+        warnings.warn("; ".join(exp.warnings), CompletenessWarning, stacklevel=2)
+    return exp
+
+
+def _compute(adapter: HFAdapter, cache, layer_list: list[int], target_list: list[int],
+             requested: dict[str, list[str]], t: int, dtype: torch.dtype, quadrature: str,
+             steps: int | str, tolerance: float) -> dict[str, Run]:
+    """Every raw run, layer by layer, stacked into full-size arrays (NaN: target not computed)."""
+    device = cache.z[0].device
+    targets = torch.tensor(target_list, dtype=torch.long, device=device)
+    raw = [(g, b) for g in GRANULARITIES if g in requested
+           for b in BASELINES[g] if b in {r for x in requested[g] for r in RAW_NEEDED[x]}]
+    per_run: dict[str, list[Run]] = {f"{g}:{b}": [] for g, b in raw}
+    for layer in layer_list:
+        block = adapter.block(layer, dtype, device)
+        z = cache.z[layer].to(dtype)  # [T, D]
+        for g, b in raw:
+            result = run_route(g, block, z, targets, b, quadrature, steps, tolerance)
+            per_run[f"{g}:{b}"].append(_full_size(g, result, targets, t, adapter.n_heads))
+    return {key: Run(*(np.stack([getattr(r, f) for r in parts])
+                       for f in ("scores", "value", "completeness", "steps")))
+            for key, parts in per_run.items()}
+
+
+def _full_size(granularity: str, result: RouteRun, targets: torch.Tensor, t: int, h: int) -> Run:
+    """One layer's route output placed in [.., T, T] / [T, H] / [T] arrays with NaN elsewhere."""
+    cols = targets.cpu().numpy()
+    scores, value, ratio = (x.detach().double().cpu().numpy() for x in
+                            (result.scores, result.value, result.ratio))
+    steps = np.zeros(t, dtype=np.int64)
+    steps[cols] = result.steps.cpu().numpy()
+    if granularity == "att":  # scores [J, T, H] -> [H, T_src, T_tgt]; value [J, H] -> [H, T]
+        full, full_value, full_ratio = np.full((h, t, t), np.nan), np.full((h, t), np.nan), np.full((h, t), np.nan)
+        full[:, :, cols] = scores.transpose(2, 1, 0)
+        full_value[:, cols], full_ratio[:, cols] = value.T, ratio.T
+    else:
+        shape = (t, h) if granularity == "mlp" else (t, t)
+        full, full_value, full_ratio = np.full(shape, np.nan), np.full(t, np.nan), np.full(t, np.nan)
+        if granularity == "mlp":
+            full[cols] = scores  # [T_tgt, H]
+        else:
+            full[:, cols] = scores.T  # [T_src, T_tgt]
+        full_value[cols], full_ratio[cols] = value, ratio
+    return Run(full, full_value, full_ratio, steps)
+
+
+def completeness_warnings(exp: Explanation) -> list[str]:
+    """One line per (run, layer) with ratios off by more than the tolerance, naming the worst."""
+    lines = []
+    for key, run in exp.runs.items():
+        for index, layer in enumerate(exp.layers):
+            ratio = run.completeness[index]  # [T] or [H, T]
+            off = np.abs(ratio - 1.0)
+            bad = np.nan_to_num(off, nan=0.0) > exp.tolerance
+            if bad.any():
+                worst = np.unravel_index(np.nanargmax(np.where(bad, off, -1.0)), ratio.shape)
+                where = f"target {worst[-1]}" + (f" head {worst[0]}" if ratio.ndim == 2 else "")
+                lines.append(f"layer {layer} {key}: {int(bad.sum())} completeness ratios off by more "
+                             f"than {exp.tolerance} (worst: {where}, ratio {ratio[worst]:.4f})")
+    return lines
+
+
+def _check_settings(steps: int | str, quadrature: str, tolerance: float) -> None:
+    if quadrature not in QUADRATURES:
+        raise InputError(f"unknown quadrature {quadrature!r}; valid: {', '.join(QUADRATURES)}")
+    if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
+    if quadrature == "trapezoid-captum" and steps != "auto" and steps < 2:
+        raise InputError(f"trapezoid-captum needs at least 2 steps, got {steps}")
+    if not isinstance(tolerance, (int, float)) or not tolerance > 0:
+        raise InputError(f"tolerance must be a positive number, got {tolerance!r}")
+
+
+def _granularities(granularity: str | Sequence[str], adapter: HFAdapter) -> tuple[str, ...]:
+    """The requested granularities, checked against what the model's family supports."""
+    if granularity == "all":
+        return tuple(adapter.granularities)
+    names = (granularity,) if isinstance(granularity, str) else tuple(granularity)
+    for name in names:
+        if name not in GRANULARITIES:
+            raise InputError(f"unknown granularity {name!r}; valid: {', '.join(GRANULARITIES)} or 'all'")
+        if name not in adapter.granularities:
+            raise InputError(f"granularity {name!r} is not available for {adapter.name} "
+                             f"({adapter.model_type} is block-only); it offers: "
+                             f"{', '.join(adapter.granularities)}")
+    if not names:
+        raise InputError("granularity is empty; choose from att, mlp, layer or 'all'")
+    return tuple(g for g in GRANULARITIES if g in names)
+
+
+def _baselines(baselines: Mapping[str, Sequence[str]] | None,
+               wanted: tuple[str, ...]) -> dict[str, list[str]]:
+    """Requested baselines per granularity (default: every valid one), each checked."""
+    given = dict(baselines or {})
+    for g in given:
+        if g not in wanted:
+            raise InputError(f"baselines given for {g!r}, which is not a requested granularity "
+                             f"({', '.join(wanted)})")
+    out = {}
+    for g in wanted:
+        names = given.get(g)
+        names = list(BASELINES[g]) if names is None else [names] if isinstance(names, str) else list(names)
+        for name in names:
+            if name not in BASELINES[g]:
+                raise InputError(f"baseline {name!r} is not valid for {g}; valid: {', '.join(BASELINES[g])}")
+        if not names:
+            raise InputError(f"no baseline given for {g}; valid: {', '.join(BASELINES[g])}")
+        out[g] = list(dict.fromkeys(names))
+    return out
+
+
+def _indices(values: Iterable[int] | None, size: int, what: str, context: str) -> list[int]:
+    """Sorted unique indices in [0, size); None means all of them."""
+    if values is None:
+        return list(range(size))
+    chosen = sorted({int(v) for v in values})
+    bad = [v for v in chosen if not 0 <= v < size]
+    if bad or not chosen:
+        shown = bad[0] if bad else "none"
+        raise InputError(f"{what} {shown} is out of range: {context} 0..{size - 1}")
+    return chosen

@@ -1,0 +1,205 @@
+"""The build configuration: what to compute for every sample and how to title the site.
+
+One frozen dataclass, each field defined once with its default and help. Values come from, in
+order of precedence: CLI options, then an optional ``ligsite.toml`` (``--config``, else the
+one in the current directory), then the defaults below. The defaults make
+``ligsite build examples/samples.txt`` run offline with the embedded MiniLM. Keys are documented
+in docs/config.md; an unknown key is an error naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ligsite.errors import InputError
+from ligsite.lig.quadrature import QUADRATURES
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+CONFIG_FILE = "ligsite.toml"
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "float64")
+# the baselines each route offers in the viewer (METHOD.md, "Baselines")
+LAYER_BASELINES = ("zero", "self_input_token", "itb_zero_ratio")
+ATT_BASELINES = ("zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio")
+MLP_BASELINES = ("zero", "att_itb_a0")
+
+ConfigError = InputError  # a ligsite.toml or CLI value outside its valid choices
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything ``compute`` and ``render`` need besides the samples themselves."""
+
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "hub id or local folder"})
+    steps: int | str = field(default=32, metadata={"help": "quadrature nodes, or 'auto'"})
+    quadrature: str = field(default="gauss-legendre", metadata={"help": ", ".join(QUADRATURES)})
+    layers: tuple[int, ...] | None = field(default=None, metadata={"help": "block indices; all if unset"})
+    device: str = field(default="auto", metadata={"help": ", ".join(DEVICES)})
+    dtype: str = field(default="float32", metadata={"help": "IG arithmetic: " + ", ".join(DTYPES)})
+    layer_baselines: tuple[str, ...] = field(
+        default=LAYER_BASELINES, metadata={"help": "direct z→z baselines"}
+    )
+    composed: tuple[tuple[str, str], ...] = field(
+        default=tuple(itertools.product(ATT_BASELINES, MLP_BASELINES)),
+        metadata={"help": "composed z→z (att, mlp) baseline pairs"},
+    )
+    title: str = field(default="ligsite", metadata={"help": "site title"})
+    description: str = field(default="", metadata={"help": "one paragraph under the title"})
+    cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def baselines(self) -> dict[str, list[str]]:
+        """The ``baselines`` argument of ``explain``: one call computes every map the site shows."""
+        return {
+            "att": _unique(att for att, _ in self.composed),
+            "mlp": _unique(mlp for _, mlp in self.composed),
+            "layer": list(self.layer_baselines),
+        }
+
+
+# ligsite.toml layout: top-level keys, a [baselines] table and a [site] table
+TOML_KEYS: dict[str, dict[str, str]] = {
+    "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
+         "device": "device", "dtype": "dtype", "cache_dir": "cache_dir"},
+    "baselines": {"layer": "layer_baselines", "composed": "composed"},
+    "site": {"title": "title", "description": "description"},
+}
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> BuildConfig:
+    """Defaults, then ``path`` (or ./ligsite.toml if present), then non-None ``overrides``."""
+    values: dict[str, Any] = {}
+    if path is None and Path(CONFIG_FILE).is_file():
+        path = Path(CONFIG_FILE)
+    if path is not None:
+        values.update(_read_toml(Path(path)))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return _coerce(BuildConfig(), values, str(path or "options"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's values under BuildConfig field names; unknown keys and tables are errors."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        table = key if isinstance(value, dict) else ""
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        if table not in TOML_KEYS:
+            raise ConfigError(f"{path}: unknown table [{key}]; valid: {_valid_keys()}")
+        for name, item in items:
+            if name not in TOML_KEYS[table]:
+                dotted = f"{table}.{name}" if table else name
+                raise ConfigError(f"{path}: unknown key {dotted!r}; valid: {_valid_keys()}")
+            values[TOML_KEYS[table][name]] = item
+    return values
+
+
+def _valid_keys() -> str:
+    return ", ".join(f"{table}.{key}" if table else key for table, keys in TOML_KEYS.items() for key in keys)
+
+
+def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfig:
+    """Turn TOML / CLI values (lists, strings) into the dataclass's types, then validate."""
+    if "layers" in values and values["layers"] is not None:
+        values["layers"] = _int_tuple(values["layers"], where)
+    if "layer_baselines" in values:
+        values["layer_baselines"] = tuple(_unique(_str_list(values["layer_baselines"], "baselines.layer", where)))
+    if "composed" in values:
+        pairs = [_pair(item, where) for item in _list(values["composed"], "baselines.composed", where)]
+        values["composed"] = tuple(_unique(pairs))
+    if "cache_dir" in values:
+        values["cache_dir"] = Path(values["cache_dir"])
+    for name in ("model", "quadrature", "device", "dtype", "title", "description"):
+        if name in values and not isinstance(values[name], str):
+            raise ConfigError(f"{where}: {name} must be a string, got {values[name]!r}")
+    return replace(base, **values)
+
+
+def _list(value: Any, key: str, where: str) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+    return list(value)
+
+
+def _str_list(value: Any, key: str, where: str) -> list[str]:
+    items = _list(value, key, where)
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+    return items
+
+
+def _pair(item: Any, where: str) -> tuple[str, str]:
+    """A composed pair: ["att", "mlp"] or "att+mlp"."""
+    if isinstance(item, str) and item.count("+") == 1:
+        item = item.split("+")
+    if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+        raise ConfigError(f"{where}: a composed pair is [\"<att>\", \"<mlp>\"] or \"<att>+<mlp>\", got {item!r}")
+    return (item[0], item[1])
+
+
+def _int_tuple(value: Any, where: str) -> tuple[int, ...]:
+    """Layers as a list of ints or a comma-separated string such as "0,5"."""
+    if isinstance(value, str):
+        try:
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ConfigError(f"{where}: layers must be comma-separated block indices like 0,5; got {value!r}") from None
+    items = _list(value, "layers", where)
+    if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise ConfigError(f"{where}: layers must be a list of block indices, got {value!r}")
+    return tuple(items)
+
+
+def _validate(config: BuildConfig) -> None:
+    """Every value against its valid choices (the model's own limits are the engine's to check)."""
+    _choice("quadrature", config.quadrature, QUADRATURES)
+    _choice("device", config.device, DEVICES)
+    _choice("dtype", config.dtype, DTYPES)
+    steps = config.steps
+    if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise ConfigError(f"steps must be a positive integer or 'auto', got {steps!r}")
+    if config.layers is not None and (not config.layers or min(config.layers) < 0):
+        raise ConfigError(f"layers must be non-negative block indices, got {list(config.layers)}")
+    for baseline in config.layer_baselines:
+        _choice("baselines.layer entry", baseline, LAYER_BASELINES)
+    for att, mlp in config.composed:
+        _choice("composed att baseline", att, ATT_BASELINES)
+        _choice("composed mlp baseline", mlp, MLP_BASELINES)
+    if not config.layer_baselines and not config.composed:
+        raise ConfigError("nothing to compute: baselines.layer and baselines.composed are both empty")
+
+
+def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+
+
+def _unique(items: Any) -> list[Any]:
+    return list(dict.fromkeys(items))
+
+
+def parse_steps(value: str | None) -> int | str | None:
+    """CLI --steps: an integer or 'auto'."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
+
+
+def field_help() -> dict[str, str]:
+    """Field name -> help text (docs/config.md and the CLI use the same words)."""
+    return {item.name: item.metadata.get("help", "") for item in fields(BuildConfig)}

@@ -1,0 +1,69 @@
+"""Run one route over a set of targets, with completeness ratios and ``steps="auto"``.
+
+``ratio = Σ_i score_i / L(x)`` per target (per head for att). A column with ``L(x) = 0`` has
+nothing to attribute: its scores are exactly 0 and its ratio NaN (reported as missing, no
+warning). With ``steps="auto"`` the node count starts at 32 and doubles, for the targets that
+still miss the tolerance only, up to 1024; the ones that still miss are reported by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ligsite.lig.quadrature import rule
+from ligsite.lig.routes import att_route, layer_route, mlp_route
+from ligsite.models.base import Block
+
+AUTO_START, AUTO_CAP = 32, 1024
+ROUTES = {"att": (att_route, 1), "mlp": (mlp_route, -1), "layer": (layer_route, -1)}  # fn, source axis
+
+
+@dataclass
+class RouteRun:
+    """One raw run over J targets: att scores [J, T, H], mlp [J, H], layer [J, T]."""
+
+    scores: Tensor
+    value: Tensor  # L(x): att [J, H], mlp / layer [J]
+    ratio: Tensor  # completeness, shape of value; NaN where L(x) = 0
+    steps: Tensor  # nodes used per target [J]
+
+
+def run_route(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
+              quadrature: str, steps: int | str, tolerance: float) -> RouteRun:
+    """``granularity``'s route for ``targets`` on block input z [T, D]; doubles nodes if auto."""
+    n = AUTO_START if steps == "auto" else int(steps)
+    result = _once(granularity, block, z, targets, baseline, quadrature, n)
+    while steps == "auto" and n < AUTO_CAP:
+        expected = float(rule(quadrature, n)[1].sum())  # 1, or (n-1)/n for trapezoid-captum
+        missing = misses(result.ratio, expected, tolerance)  # [J]
+        if not bool(missing.any()):
+            break
+        n *= 2
+        again = _once(granularity, block, z, targets[missing], baseline, quadrature, n)
+        for name in ("scores", "value", "ratio", "steps"):
+            getattr(result, name)[missing] = getattr(again, name)
+    return result
+
+
+def misses(ratio: Tensor, expected: float, tolerance: float) -> Tensor:
+    """Targets [J] with any ratio (any head) farther than ``tolerance`` from ``expected``."""
+    off = (ratio - expected).abs() > tolerance  # NaN compares False: nothing to attribute
+    return off.reshape(off.shape[0], -1).any(-1)
+
+
+def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
+          quadrature: str, n: int) -> RouteRun:
+    route, source_axis = ROUTES[granularity]
+    nodes, weights = rule(quadrature, n)
+    scores, value = route(block, z, targets, baseline, nodes, weights)
+    empty = value == 0  # [J(, H)]
+    if source_axis == 1:  # att: [J, T, H] with value [J, H]
+        scores = scores.masked_fill(empty.unsqueeze(1), 0.0)
+    else:
+        scores = scores.masked_fill(empty.unsqueeze(-1), 0.0)
+    total = scores.sum(source_axis)
+    ratio = torch.where(empty, torch.full_like(total, float("nan")), total / torch.where(empty, 1.0, value))
+    return RouteRun(scores, value, ratio, torch.full((len(targets),), n, dtype=torch.long))

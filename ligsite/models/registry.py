@@ -1,0 +1,44 @@
+"""The family table: model type -> adapter class -> granularities (explicit, one place).
+
+Adding a family is one adapter class and one line here; an unknown model type gets a
+``ModelError`` that names every supported one.
+"""
+
+from __future__ import annotations
+
+from ligsite.errors import ModelError
+from ligsite.models.bert import BertAdapter, RobertaAdapter
+from ligsite.models.blocks import ModernBertAdapter, MPNetAdapter
+from ligsite.models.distilbert import DistilBertAdapter
+from ligsite.models.gpt2 import GPT2Adapter
+from ligsite.models.hf import HFAdapter
+
+FAMILIES: dict[str, type[HFAdapter]] = {
+    "bert": BertAdapter,
+    "roberta": RobertaAdapter,
+    "xlm-roberta": RobertaAdapter,
+    "camembert": RobertaAdapter,
+    "electra": BertAdapter,
+    "distilbert": DistilBertAdapter,
+    "gpt2": GPT2Adapter,
+    "mpnet": MPNetAdapter,
+    "modernbert": ModernBertAdapter,
+}
+
+
+def granularities(model_type: str) -> tuple[str, ...]:
+    """The granularities a model type supports ("att", "mlp", "layer" or just "layer")."""
+    return adapter_class(model_type).granularities
+
+
+def adapter_class(model_type: str) -> type[HFAdapter]:
+    """The adapter for a HF ``config.model_type``; ModelError naming the supported types."""
+    try:
+        return FAMILIES[model_type]
+    except KeyError:
+        full = sorted(t for t, a in FAMILIES.items() if "att" in a.granularities)
+        block_only = sorted(t for t, a in FAMILIES.items() if "att" not in a.granularities)
+        raise ModelError(
+            f"model type {model_type!r} is not supported; supported: {', '.join(full)} "
+            f"(att, mlp, layer) and {', '.join(block_only)} (layer only)"
+        ) from None

@@ -1,0 +1,51 @@
+"""Text -> token ids, token strings and word ids, with the limits of the model checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ligsite.errors import InputError
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """One tokenized sentence (special tokens included, as the model sees it)."""
+
+    input_ids: Tensor  # [T] int64
+    tokens: list[str]
+    word_ids: list[int | None]  # None for special tokens
+
+
+def tokenize(tokenizer, text: str, max_positions: int, model: str = "the model") -> Tokenized:
+    """Tokenize one sentence; reject empty text and text longer than the model's positions.
+
+    The limit is the model's position table (not the tokenizer's ``model_max_length``, which
+    is a training choice); too-long text is an error, never silently truncated.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"text is empty ({text!r}): give at least one word to explain")
+    encoding = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+    ids: list[int] = list(encoding["input_ids"])
+    if len(ids) > max_positions:
+        raise InputError(
+            f"text has {len(ids)} tokens but {model} accepts at most {max_positions} "
+            f"(its position limit); shorten the text"
+        )
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    return Tokenized(torch.tensor(ids, dtype=torch.long), list(tokens), _word_ids(tokenizer, encoding, ids))
+
+
+def _word_ids(tokenizer, encoding, ids: list[int]) -> list[int | None]:
+    """The word of each token; slow tokenizers have no word map, so each token is its own word."""
+    if getattr(encoding, "is_fast", False):
+        return list(encoding.word_ids())
+    special = set(tokenizer.all_special_ids)
+    out: list[int | None] = []
+    word = 0
+    for token_id in ids:  # once per sentence, not a hot path
+        out.append(None if token_id in special else word)
+        word += token_id not in special
+    return out

@@ -1,0 +1,168 @@
+"""Explanation -> the compact per-sample payload the viewer loads (docs/architecture.md, schema 1).
+
+Maps are stored as little-endian int16 with one scale per layer (value = q · scale[layer],
+q = -32768 encodes NaN): 2 bytes per value, well under the site's 3-byte budget, and a
+quantization error of at most scale/2 (1/65534 of the layer's largest magnitude). Everything
+else is small: completeness ratios and L2 summaries as rounded floats (null where undefined).
+The viewer only lays these out; all numbers are prepared here. No torch: numpy only.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import ligsite
+from ligsite.config import BuildConfig
+from ligsite.errors import InputError
+from ligsite.samples import Sample
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ligsite.explanation import Explanation
+
+SCHEMA = 1
+NAN_CODE = -32768
+Q_MAX = 32767
+ORIENTATION = "source,target"
+SIGNIFICANT = 6  # digits kept in completeness and L2 numbers
+
+
+def quantize(maps: np.ndarray) -> dict[str, Any]:
+    """[nL, T, T] floats -> {"dtype", "shape", "scale": [nL], "data": base64 int16 LE}."""
+    values = np.asarray(maps, dtype=np.float64)  # [nL, T_src, T_tgt]
+    finite = np.isfinite(values)
+    magnitude = np.where(finite, np.abs(values), 0.0).reshape(len(values), -1).max(axis=1, initial=0.0)
+    scale = magnitude / Q_MAX  # [nL]; 0 for an all-zero (or all-NaN) layer
+    safe = np.where(scale > 0, scale, 1.0)[:, None, None]
+    codes = np.clip(np.rint(np.where(finite, values, 0.0) / safe), -Q_MAX, Q_MAX)
+    codes = np.where(finite, codes, NAN_CODE).astype("<i2")
+    return {
+        "dtype": "int16",
+        "shape": list(values.shape),
+        "scale": [float(s) for s in scale],
+        "data": base64.b64encode(codes.tobytes()).decode("ascii"),
+    }
+
+
+def decode(stored: dict[str, Any]) -> np.ndarray:
+    """A quantized map back to float64 [nL, T, T] with NaN restored (what web/data.js does)."""
+    if stored.get("dtype") != "int16":
+        raise InputError(f"stored map dtype {stored.get('dtype')!r} is not supported; valid: int16")
+    codes = np.frombuffer(base64.b64decode(stored["data"]), dtype="<i2").reshape(stored["shape"])
+    scale = np.asarray(stored["scale"], dtype=np.float64)[:, None, None]
+    return np.where(codes == NAN_CODE, np.nan, codes * scale)
+
+
+def rounded(values: Any) -> Any:
+    """Nested lists of floats with SIGNIFICANT digits and None for NaN / inf (JSON null)."""
+    array = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(array) & (array != 0)
+    exponent = np.floor(np.log10(np.abs(np.where(finite, array, 1.0))))
+    factor = 10.0 ** (SIGNIFICANT - 1 - exponent)
+    out = np.where(finite, np.round(array * factor) / factor, array).astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()
+
+
+def map_key(route: str, baseline: str | tuple[str, str]) -> str:
+    """"direct:<layer baseline>" or "composed:<att>+<mlp>"."""
+    return f"direct:{baseline}" if route == "direct" else f"composed:{baseline[0]}+{baseline[1]}"
+
+
+def word_axis(tokens: list[str], word_ids: list[int | None]) -> tuple[list[str], list[int]]:
+    """(display text per word, token -> word index); special tokens are words of their own."""
+    index: list[int] = []
+    words: list[str] = []
+    previous: int | None = None
+    for token, word in zip(tokens, word_ids):  # once per sample, T entries
+        if word is None or word != previous or not words:
+            words.append(_piece(token, first=True))
+        else:
+            words[-1] += _piece(token, first=False)
+        index.append(len(words) - 1)
+        previous = word
+    return words, index
+
+
+def _piece(token: str, first: bool) -> str:
+    """A token's text inside its word: WordPiece '##', GPT-2 'Ġ' and SentencePiece '▁' removed."""
+    if not first and token.startswith("##"):
+        return token[2:]
+    return token.lstrip("Ġ▁") or token
+
+
+def to_payload(explanation: Explanation, sample: Sample, config: BuildConfig) -> dict[str, Any]:
+    """The viewer's per-sample document: every map ``config`` offers, quantized, plus diagnostics."""
+    exp = explanation
+    words, word_index = word_axis(exp.tokens, exp.word_ids)
+    try:
+        maps = _maps(exp, config)
+        completeness = _completeness(exp, config)
+        l2 = _l2(exp, config)
+    except InputError as error:
+        raise InputError(f"sample {sample.id}: {error}; compute it with these baselines and layers") from None
+    return {
+        "schema": SCHEMA,
+        "id": sample.id,
+        "text": sample.text,
+        "label": sample.label,
+        "source": sample.source,
+        "tokens": list(exp.tokens),
+        "word_ids": list(exp.word_ids),
+        "words": words,
+        "word_index": word_index,
+        "layers": list(exp.layers),
+        "n_heads": exp.n_heads,
+        "orientation": ORIENTATION,
+        "maps": maps,
+        "completeness": completeness,
+        "l2": l2,
+        "warnings": list(exp.warnings),
+        "provenance": provenance(exp),
+    }
+
+
+def provenance(exp: Explanation) -> dict[str, Any]:
+    """Where the numbers came from: model (and its weights' identity), rule, versions."""
+    return {
+        "model": exp.model,
+        "model_identity": exp.model_identity,
+        "model_type": exp.model_type,
+        "steps": exp.steps,
+        "quadrature": exp.quadrature,
+        "dtype": exp.dtype,
+        "ligsite": exp.ligsite_version,
+    }
+
+
+def _maps(exp: Explanation, config: BuildConfig) -> dict[str, dict[str, Any]]:
+    maps = {}
+    for baseline in config.layer_baselines:
+        maps[map_key("direct", baseline)] = quantize(np.stack([exp.z2z(l, baseline) for l in exp.layers]))
+    for pair in config.composed:
+        stacked = np.stack([exp.composed(l, *pair) for l in exp.layers])  # [nL, T_src, T_tgt]
+        maps[map_key("composed", pair)] = quantize(stacked)
+    return maps
+
+
+def _completeness(exp: Explanation, config: BuildConfig) -> dict[str, Any]:
+    """"<granularity>:<baseline>" -> [nL][T] (att: [nL][H][T]); ratio variants report ITB's."""
+    out = {}
+    for granularity, names in config.baselines.items():
+        for name in names:
+            out[f"{granularity}:{name}"] = rounded([exp.completeness(granularity, l, name) for l in exp.layers])
+    return out
+
+
+def _l2(exp: Explanation, config: BuildConfig) -> dict[str, Any]:
+    """"<layer bl>|<att bl>+<mlp bl>" -> per-layer and pooled abs / rel / Pearson."""
+    out = {}
+    for baseline in config.layer_baselines:
+        for att, mlp in config.composed:
+            summary = exp.l2_summary(baseline, att, mlp)
+            out[f"{baseline}|{att}+{mlp}"] = {
+                name: rounded(summary[name]) for name in ("abs", "rel", "pearson")
+            } | {"pooled": {name: rounded(value) for name, value in summary["pooled"].items()}}
+    return out

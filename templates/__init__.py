@@ -1,0 +1,1 @@
+"""Jinja templates of the site, shipped as package data."""

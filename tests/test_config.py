@@ -1,0 +1,70 @@
+"""BuildConfig: defaults, ligsite.toml loading, CLI overrides, and errors naming valid keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ligsite.config import ATT_BASELINES, MLP_BASELINES, BuildConfig, load_config
+from ligsite.errors import InputError
+
+
+def test_defaults_offer_every_route_and_baseline_of_the_viewer() -> None:
+    config = BuildConfig()
+    assert config.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (config.steps, config.quadrature, config.cache_dir) == (32, "gauss-legendre", Path(".ligsite-cache"))
+    assert config.layer_baselines == ("zero", "self_input_token", "itb_zero_ratio")
+    assert len(config.composed) == len(ATT_BASELINES) * len(MLP_BASELINES) == 8
+    assert config.baselines == {
+        "att": ["zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio"],
+        "mlp": ["zero", "att_itb_a0"],
+        "layer": ["zero", "self_input_token", "itb_zero_ratio"],
+    }
+
+
+def test_toml_sets_values_and_options_override_them(tmp_path: Path) -> None:
+    path = tmp_path / "ligsite.toml"
+    path.write_text(
+        'model = "some/model"\nsteps = 16\nlayers = [0, 2]\n'
+        '[baselines]\nlayer = ["zero"]\ncomposed = [["zero", "zero"], "self_input_token+att_itb_a0"]\n'
+        '[site]\ntitle = "My LIG maps"\ndescription = "Two sentences."\n'
+    )
+    config = load_config(path, {"steps": 4, "model": None})
+    assert (config.model, config.steps, config.layers) == ("some/model", 4, (0, 2))
+    assert config.layer_baselines == ("zero",)
+    assert config.composed == (("zero", "zero"), ("self_input_token", "att_itb_a0"))
+    assert config.baselines == {"att": ["zero", "self_input_token"], "mlp": ["zero", "att_itb_a0"], "layer": ["zero"]}
+    assert (config.title, config.description) == ("My LIG maps", "Two sentences.")
+
+
+def test_toml_in_the_current_directory_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "ligsite.toml").write_text('quadrature = "trapezoid-captum"\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config().quadrature == "trapezoid-captum"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, cache_dir, baselines.layer"),
+        ("[engine]\nsteps = 3\n", "unknown table [engine]; valid:"),
+        ('[baselines]\nlayer = ["output_token"]\n', "unknown baselines.layer entry 'output_token'; valid: zero, self_input_token, itb_zero_ratio"),
+        ('[baselines]\ncomposed = [["zero", "self_input_token"]]\n', "unknown composed mlp baseline 'self_input_token'; valid: zero, att_itb_a0"),
+        ('quadrature = "simpson"\n', "unknown quadrature 'simpson'; valid: gauss-legendre"),
+        ("steps = 0\n", "steps must be a positive integer or 'auto', got 0"),
+        ('layers = "a,b"\n', "layers must be comma-separated block indices"),
+        ("steps = [\n", "is not valid TOML"),
+    ],
+)
+def test_bad_toml_names_the_key_and_the_valid_choices(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "ligsite.toml"
+    path.write_text(toml)
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert message in str(info.value)
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        BuildConfig().steps = 3  # type: ignore[misc]

@@ -1,0 +1,41 @@
+"""The docs cannot drift from the code: docs/cli.md is generated from the typer app, and every
+`ligsite <command>` that the README or docs/ mention is a real command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from ligsite.cli import app
+from ligsite.docs_gen import DOC, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands() -> set[str]:
+    group = typer.main.get_command(app)
+    return set(group.list_commands(group.context_class(group, info_name="ligsite")))
+
+
+def test_cli_reference_is_regenerated_from_the_app() -> None:
+    assert DOC.read_text(encoding="utf-8") == render(), "docs/cli.md is stale: run python -m ligsite.docs_gen"
+
+
+def test_cli_reference_lists_every_command_and_option() -> None:
+    text = render()
+    assert {"serve", "figures"} <= commands()
+    for name in commands():
+        assert f"\n## ligsite {name}\n" in text
+    assert "| `--port` | int | `8000` |" in text and "| `--out`, `-o` | path | `figures` |" in text
+
+
+def test_docs_mention_only_real_commands() -> None:
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    mentioned = {(path.name, word) for path in files
+                 for word in re.findall(r"`ligsite ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))}
+    mentioned |= {(path.name, word) for path in files
+                  for word in re.findall(r"^\s*ligsite ([a-z][a-z-]*)", path.read_text(encoding="utf-8"), re.M)}
+    unknown = sorted((name, word) for name, word in mentioned if word not in commands())
+    assert not unknown, f"docs mention commands the CLI lacks: {unknown}"

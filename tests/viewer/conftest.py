@@ -1,0 +1,133 @@
+"""Browser and site fixtures for the viewer tests: one Chromium and one built site per session.
+
+Every page opened through ``viewer`` fails its test on a console error, a page error, a JS
+dialog (an injected alert) or any request to a host other than 127.0.0.1 / file://.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from ligsite.site import SiteMeta, render_site
+from sitefixtures import fake_payload, word_tokens
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+INJECTION = '</script><script>alert(1)</script> <img src=x onerror="alert(2)"> & "q" \'s'
+INJECTED_TOKENS = ["[CLS]", "</script><script>alert(3)</script>", "<img src=x onerror=alert(4)>", "&amp;", "[SEP]"]
+
+
+def fixture_payloads() -> list[dict]:
+    """The site every viewer test shares: a long sample, short ones, hostile text, CJK."""
+    return [
+        fake_payload("long69", "a sentence of sixty-nine tokens", word_tokens(69), 12, seed=1),
+        fake_payload("short", "The cat sat.", ["[CLS]", "the", "cat", "sat", ".", "[SEP]"], 12, seed=2,
+                     nan_targets=(4,)),
+        fake_payload("inject", INJECTION, INJECTED_TOKENS, 12, seed=3),
+        fake_payload("cjk", "猫が座った。", ["[CLS]", "猫", "が", "座", "った", "。", "[SEP]"], 12, seed=4,
+                     composed=()),
+    ]
+
+
+@pytest.fixture(scope="session")
+def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    meta = SiteMeta(title="Viewer <b>test</b> site", description="Fixture payloads & random values",
+                    provenance={"model": "fake-random", "steps": 8, "quadrature": "gauss-legendre"})
+    render_site(fixture_payloads(), out, meta)
+    return out
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve ``folder`` on 127.0.0.1 in a daemon thread; returns (server, base URL)."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@pytest.fixture(scope="session")
+def site_url(site_dir: Path) -> Iterator[str]:
+    server, url = serve(site_dir)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def viewer_browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once per session (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Viewer:
+    """A page plus the problems seen on it; helpers read the automation interface."""
+
+    page: Any
+    problems: list[str] = field(default_factory=list)
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.evaluate("() => window.ligsite.ready")
+
+    def state(self) -> dict:
+        return self.page.evaluate("() => window.ligsite.getState()")
+
+    def set_state(self, **partial: Any) -> None:
+        self.page.evaluate("(p) => window.ligsite.setState(p)", partial)
+
+    def checksum(self, selector: str = "#matrix") -> str:
+        return self.page.get_attribute(selector, "data-checksum")
+
+    def tokens(self, selector: str = "#matrix") -> list[str]:
+        import json
+
+        return json.loads(self.page.get_attribute(selector, "data-tokens"))
+
+
+def _watch(page: Any, problems: list[str]) -> None:
+    def on_request(route: Any) -> None:
+        url = urlparse(route.request.url)
+        if url.scheme in ("file", "data", "blob") or url.hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            problems.append(f"request to another host: {route.request.url}")
+            route.abort()
+
+    page.route("**/*", on_request)
+    page.on("console", lambda m: m.type in ("error", "assert") and problems.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+
+@pytest.fixture()
+def viewer(viewer_browser: Any) -> Iterator[Viewer]:
+    context = viewer_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    result = Viewer(page)
+    _watch(page, result.problems)
+    yield result
+    context.close()
+    assert result.problems == [], result.problems

@@ -1,0 +1,65 @@
+// controls.js — native form controls bound to the state. update() only ever offers values that
+// exist in the current sample's data; every change is reported as a partial state.
+
+import { baselineName, attChoices, mlpChoices } from "./options.js";
+
+const ROUTE_NAMES = { direct: "direct z→z (whole block)", composed: "composed ATT × MLP" };
+
+function selectField(form, id, text) {
+  const label = form.append("label").attr("class", "field").attr("id", `${id}-field`);
+  label.append("span").attr("class", "field-name").text(text);
+  return { label, select: label.append("select").attr("id", id).attr("name", id) };
+}
+
+function setOptions(select, entries, value) {
+  select.selectAll("option").data(entries, (d) => d.value).join("option")
+    .attr("value", (d) => d.value).text((d) => d.text);
+  select.property("value", value ?? "");
+}
+
+export function createControls(container, handlers) {
+  const form = d3.select(container).append("form").attr("class", "controls").attr("id", "controls")
+    .attr("aria-label", "view controls").on("submit", (event) => event.preventDefault());
+  const sample = selectField(form, "sample", "Sample");
+  const route = selectField(form, "route", "Route");
+  const layerBaseline = selectField(form, "layerBaseline", "Baseline");
+  const attBaseline = selectField(form, "attBaseline", "ATT baseline");
+  const mlpBaseline = selectField(form, "mlpBaseline", "MLP baseline");
+  const layerField = form.append("label").attr("class", "field field-layer");
+  const layerName = layerField.append("span").attr("class", "field-name");
+  const layerRange = layerField.append("input").attr("type", "range").attr("id", "layer").attr("min", 0).attr("step", 1);
+  const allField = form.append("label").attr("class", "field field-check");
+  const allLayers = allField.append("input").attr("type", "checkbox").attr("id", "allLayers");
+  allField.append("span").text("all layers large");
+  form.append("button").attr("type", "button").attr("id", "clearTarget").text("Clear target")
+    .on("click", () => handlers.onChange({ target: null }));
+  form.append("button").attr("type", "button").attr("id", "copyLink").text("Copy link")
+    .on("click", () => handlers.onCopy());
+  let layers = [];
+
+  for (const [field, key] of [[sample, "sample"], [route, "route"], [layerBaseline, "layerBaseline"],
+    [attBaseline, "attBaseline"], [mlpBaseline, "mlpBaseline"]]) {
+    field.select.on("change", (event) => handlers.onChange({ [key]: event.target.value }));
+  }
+  layerRange.on("input", (event) => handlers.onChange({ layer: layers[Number(event.target.value)] }));
+  allLayers.on("change", (event) => handlers.onChange({ layer: event.target.checked ? "all" : layers[0] }));
+
+  function update(state, manifest, choices) {
+    layers = choices.layers;
+    setOptions(sample.select, manifest.samples.map((s) => ({ value: s.id, text: `${s.id}: ${s.text.slice(0, 60)}` })), state.sample);
+    setOptions(route.select, choices.routes.map((r) => ({ value: r, text: ROUTE_NAMES[r] || r })), state.route);
+    const named = (ids) => ids.map((id) => ({ value: id, text: baselineName(id) }));
+    setOptions(layerBaseline.select, named(choices.direct), state.layerBaseline);
+    setOptions(attBaseline.select, named(attChoices(choices)), state.attBaseline);
+    setOptions(mlpBaseline.select, named(mlpChoices(choices, state.attBaseline)), state.mlpBaseline);
+    layerBaseline.label.attr("hidden", state.route === "direct" ? null : "");
+    attBaseline.label.attr("hidden", state.route === "composed" ? null : "");
+    mlpBaseline.label.attr("hidden", state.route === "composed" ? null : "");
+    const position = state.layer === "all" ? 0 : layers.indexOf(state.layer);
+    layerRange.attr("max", layers.length - 1).property("value", position)
+      .attr("aria-valuetext", state.layer === "all" ? "all layers" : `layer ${state.layer}`);
+    layerName.text(state.layer === "all" ? "Layer: all" : `Layer ${state.layer}`);
+    allLayers.property("checked", state.layer === "all");
+  }
+  return { update };
+}

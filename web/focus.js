@@ -1,0 +1,67 @@
+// focus.js — one target: what it receives across all layers (layers x sources) and a ranked
+// top-k list of its sources at the chosen layer, with signed values and shares.
+
+import { createHeatmap } from "./heatmap.js";
+import { formatValue, formatShare, quoteToken } from "./format.js";
+
+// One target's row of a [target][source] matrix -> sources ranked by |value|, with shares of
+// the row's sum of |v| (NaN skipped). Pure, so tests and export can reuse it.
+export function rankSources(row, k) {
+  let total = 0;
+  for (const v of row) if (v === v) total += Math.abs(v);
+  const ranked = [];
+  row.forEach((value, source) => {
+    if (value === value) ranked.push({ source, value, share: total > 0 ? value / total : NaN });
+  });
+  ranked.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.source - b.source);
+  return ranked.slice(0, k);
+}
+
+export function targetAcrossLayers(matrices, size, target) {
+  const values = new Float32Array(matrices.length * size);
+  matrices.forEach((matrix, l) => values.set(matrix.subarray(target * size, (target + 1) * size), l * size));
+  return values;
+}
+
+export function createFocus(container, handlers) {
+  const root = d3.select(container).append("section").attr("class", "focus").attr("id", "focus")
+    .attr("aria-labelledby", "focus-title");
+  const title = root.append("h2").attr("id", "focus-title");
+  const hint = root.append("p").attr("class", "focus-hint");
+  const body = root.append("div").attr("class", "focus-body");
+  const gridHolder = body.append("div").attr("class", "focus-grid");
+  const listHolder = body.append("div").attr("class", "focus-list");
+  const listTitle = listHolder.append("h3");
+  const list = listHolder.append("ol").attr("id", "topk");
+  const grid = createHeatmap(gridHolder.node(), { canvasId: "focus-matrix", label: "target across layers" }, handlers);
+
+  function render(props) {
+    root.attr("hidden", props.target === null ? "" : null);
+    if (props.target === null) return;
+    const { tokens, target, layers, matrices, size, scale, rankPosition } = props;
+    title.text(`Target ${target} ${quoteToken(tokens[target])}: what it receives, layer by layer`);
+    hint.text("row: layer · column: source · the outlined column is the target itself");
+    const values = targetAcrossLayers(matrices, size, target);
+    grid.render({
+      values, rows: layers.length, cols: size, cellWidth: props.cell, cellHeight: Math.max(props.cell, 10),
+      rowLabels: layers.map((layer) => `layer ${layer}`), colLabels: tokens,
+      outlines: layers.map((layer, l) => [l, target]), highlightRows: [rankPosition], scale,
+    });
+    const ranked = rankSources(matrices[rankPosition].subarray(target * size, (target + 1) * size), props.k);
+    listTitle.text(`Top ${ranked.length} sources at layer ${layers[rankPosition]} (share of Σ|v| into the target)`);
+    const items = list.selectAll("li").data(ranked).join((enter) => {
+      const li = enter.append("li");
+      li.append("span").attr("class", "swatch");
+      li.append("span").attr("class", "token");
+      li.append("span").attr("class", "value");
+      li.append("span").attr("class", "share");
+      return li;
+    });
+    items.attr("data-source", (d) => d.source);
+    items.select(".swatch").style("background", (d) => scale.css(d.value));
+    items.select(".token").text((d) => `${d.source} ${quoteToken(tokens[d.source])}`);
+    items.select(".value").text((d) => formatValue(d.value));
+    items.select(".share").text((d) => formatShare(d.share));
+  }
+  return { render };
+}

@@ -1,0 +1,150 @@
+// heatmap.js — a labelled matrix on canvas: cells drawn as one image, labels in SVG (D3),
+// outlines and hover on a separate overlay canvas, one delegated pointer handler.
+// render(props) is a pure function of its props; nothing here knows what the values mean.
+
+import { checksum } from "./data.js";
+
+// Each matrix is turned into a T x T bitmap once (keyed by its values array and colour scale), so
+// switching layer or target only scales cached bitmaps onto the screen.
+const cellBitmaps = new WeakMap();
+
+function bitmapOf(values, rows, cols, scale) {
+  const cached = cellBitmaps.get(values);
+  if (cached && cached.scale === scale && cached.canvas.width === cols) return cached.canvas;
+  const canvas = document.createElement("canvas");
+  canvas.width = cols;
+  canvas.height = rows;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(cols, rows);
+  for (let k = 0; k < rows * cols; k++) scale.rgbInto(values[k], image.data, 4 * k);
+  context.putImageData(image, 0, 0);
+  cellBitmaps.set(values, { scale, canvas });
+  return canvas;
+}
+
+// Paint rows*cols values (row-major) into ctx, one flat cell per value, box = {x, y, w, h}.
+export function paintCells(ctx, values, rows, cols, scale, box) {
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(bitmapOf(values, rows, cols, scale), 0, 0, cols, rows, box.x, box.y, box.w, box.h);
+}
+
+// Size a canvas in CSS pixels, sharp on high-density screens; returns its scaled context.
+export function sizeCanvas(canvas, width, height) {
+  const ratio = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(width * ratio));
+  const h = Math.max(1, Math.round(height * ratio));
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  return ctx;
+}
+
+// Pointer offset in CSS pixels -> {row, col} or null outside the cells.
+export function cellAt(x, y, rows, cols, cell) {
+  const row = Math.floor(y / cell.h);
+  const col = Math.floor(x / cell.w);
+  return row >= 0 && row < rows && col >= 0 && col < cols ? { row, col } : null;
+}
+
+function shortLabel(text, max) {
+  return text.length > max ? text.slice(0, max - 1) + "…" : text;
+}
+
+function drawLabels(svg, props, layout) {
+  const { rows, cols, rowLabels, colLabels, highlightRows } = props;
+  const { left, top, cell, font, every } = layout;
+  const key = JSON.stringify([rowLabels, colLabels, left, top, cell, font]);
+  if (svg.property("__labels") === key) {
+    svg.select("g.rows").selectAll("text").classed("is-target", (d) => highlightRows.includes(d.k));
+    return;
+  }
+  svg.property("__labels", key);
+  svg.attr("width", left + cols * cell.w + 4).attr("height", top + rows * cell.h + 4);
+  svg.select("g.rows").attr("font-size", font).selectAll("text")
+    .data(rowLabels.map((t, k) => ({ t, k })).filter((d) => d.k % every.rows === 0), (d) => d.k)
+    .join("text")
+    .attr("x", left - 4).attr("y", (d) => top + (d.k + 0.5) * cell.h).attr("dy", "0.35em")
+    .attr("text-anchor", "end").classed("is-target", (d) => highlightRows.includes(d.k))
+    .text((d) => shortLabel(d.t, 14));
+  svg.select("g.cols").attr("font-size", font).selectAll("text")
+    .data(colLabels.map((t, k) => ({ t, k })).filter((d) => d.k % every.cols === 0), (d) => d.k)
+    .join("text")
+    .attr("transform", (d) => `translate(${left + (d.k + 0.5) * cell.w},${top - 4}) rotate(-60)`)
+    .attr("dy", "0.35em").text((d) => shortLabel(d.t, 14));
+}
+
+function layoutOf(props) {
+  const cell = { w: props.cellWidth, h: props.cellHeight };
+  const font = Math.max(7, Math.min(12, Math.min(cell.w, cell.h) - 1));
+  const longest = (labels) => Math.min(14, Math.max(1, ...labels.map((t) => t.length)));
+  const left = Math.ceil(longest(props.rowLabels) * font * 0.62) + 8;
+  const top = Math.ceil(longest(props.colLabels) * font * 0.55) + 8;
+  const every = { rows: Math.ceil(font / cell.h), cols: Math.ceil(font / cell.w) };
+  return { cell, font, left, top, every };
+}
+
+function drawOverlay(ctx, layout, props, hover) {
+  const { cell } = layout;
+  ctx.clearRect(0, 0, props.cols * cell.w + 2, props.rows * cell.h + 2);
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = "rgba(0,0,0,0.55)";
+  for (const [r, c] of props.outlines) ctx.strokeRect(c * cell.w + 0.5, r * cell.h + 0.5, cell.w - 1, cell.h - 1);
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = "#111";
+  for (const r of props.highlightRows) ctx.strokeRect(1, r * cell.h + 1, props.cols * cell.w - 2, cell.h - 2);
+  if (hover) {
+    ctx.strokeStyle = "#000";
+    ctx.strokeRect(hover.col * cell.w + 1, hover.row * cell.h + 1, cell.w - 2, cell.h - 2);
+  }
+}
+
+// container -> {render(props), setHover(cell)}; events go to handlers.onHover/onClick/onLeave.
+export function createHeatmap(container, { canvasId, label }, handlers) {
+  const stage = d3.select(container).append("div").attr("class", "heatmap-stage");
+  const svg = stage.append("svg").attr("class", "heatmap-axes").attr("aria-hidden", "true");
+  svg.append("g").attr("class", "rows");
+  svg.append("g").attr("class", "cols");
+  const cells = stage.append("canvas").attr("class", "heatmap-cells").attr("role", "img")
+    .attr("aria-label", label);
+  if (canvasId) cells.attr("id", canvasId);
+  const overlay = stage.append("canvas").attr("class", "heatmap-overlay");
+  let current = null;
+  let layout = null;
+  let overlayCtx = null;
+
+  function eventCell(event) {
+    return current && cellAt(event.offsetX, event.offsetY, current.rows, current.cols, layout.cell);
+  }
+  overlay.on("pointermove", (event) => {
+    const hit = eventCell(event);
+    drawOverlay(overlayCtx, layout, current, hit);
+    handlers.onHover(hit, event);
+  });
+  overlay.on("pointerleave", (event) => {
+    drawOverlay(overlayCtx, layout, current, null);
+    handlers.onLeave(event);
+  });
+  overlay.on("click", (event) => {
+    const hit = eventCell(event);
+    if (hit) handlers.onClick(hit, event);
+  });
+
+  function render(props) {
+    current = props;
+    layout = layoutOf(props);
+    const width = props.cols * layout.cell.w;
+    const height = props.rows * layout.cell.h;
+    drawLabels(svg, props, layout);
+    for (const canvas of [cells, overlay]) canvas.style("left", `${layout.left}px`).style("top", `${layout.top}px`);
+    const ctx = sizeCanvas(cells.node(), width, height);
+    paintCells(ctx, props.values, props.rows, props.cols, props.scale, { x: 0, y: 0, w: width, h: height });
+    overlayCtx = sizeCanvas(overlay.node(), width, height);
+    drawOverlay(overlayCtx, layout, props, null);
+    cells.attr("data-checksum", checksum([props.values]))
+      .attr("data-tokens", JSON.stringify(props.colLabels));
+  }
+  return { render, node: cells.node() };
+}

@@ -1,0 +1,118 @@
+// main.js — the app: owns the state, loads data on demand, redraws, syncs the URL hash and
+// exposes window.ligsite (the automation interface in docs/architecture.md).
+
+import { defaultState, parseHash, formatHash } from "./state.js";
+import { choicesOf, resolveState } from "./options.js";
+import { readManifest, loadPayload } from "./data.js";
+import { viewProps } from "./view.js";
+import { createControls } from "./controls.js";
+import { createOverview } from "./overview.js";
+import { createHeatmap } from "./heatmap.js";
+import { createLegend } from "./legend.js";
+import { createFocus } from "./focus.js";
+import { createTooltip } from "./tooltip.js";
+import { hoverLines } from "./hover.js";
+
+function startViewer() {
+  const body = document.body;
+  const base = body.dataset.base || "";
+  const manifest = readManifest();
+  const samples = new Map();
+  const viz = document.getElementById("viz");
+  const status = document.getElementById("status");
+  let state = null;
+  let props = null;
+  let queue = Promise.resolve();
+
+  async function sampleData(id) {
+    if (!samples.has(id)) {
+      const entry = manifest.samples.find((s) => s.id === id);
+      const payload = await loadPayload(entry, base);
+      performance.mark(`ligsite:data:${id}`);
+      samples.set(id, { payload, choices: choicesOf(payload), decoded: new Map() });
+    }
+    return samples.get(id);
+  }
+
+  const tooltip = createTooltip(viz);
+  const hover = (kind) => ({
+    onHover: (hit, event) => (hit ? tooltip.show(hoverLines(kind, hit, state, props), event) : tooltip.hide()),
+    onLeave: () => tooltip.hide(),
+    onClick: (hit, event) => {
+      tooltip.show(hoverLines(kind, hit, state, props), event, true);
+      update(kind === "focus" ? { layer: props.focus.layers[hit.row] }
+        : kind === "overview" ? { layer: hit.layer, target: hit.row } : { target: hit.row });
+    },
+  });
+  const controls = createControls(document.getElementById("controls-holder"), {
+    onChange: (partial) => update(partial), onCopy: copyLink,
+  });
+  const overview = createOverview(document.getElementById("overview-holder"), hover("overview"));
+  const matrix = createHeatmap(document.getElementById("matrix-holder"),
+    { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources" }, hover("matrix"));
+  const legend = createLegend(document.getElementById("legend-holder"));
+  const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
+
+  function render(next, sample) {
+    props = viewProps(next, sample, viz.clientWidth || 900);
+    controls.update(next, manifest, sample.choices);
+    d3.select("#sentence").text(sample.payload.text);
+    d3.select("#matrix-title").text(props.title);
+    d3.select("#matrix-section").attr("hidden", props.matrix ? null : "");
+    overview.render(props.overview);
+    if (props.matrix) matrix.render(props.matrix);
+    legend.render(props.legend);
+    focus.render(props.focus);
+    document.documentElement.dataset.theme = next.theme;
+  }
+
+  async function apply(partial, history) {
+    let next = { ...(state || defaultState()), ...partial };
+    if (!manifest.samples.some((s) => s.id === next.sample)) next.sample = manifest.samples[0].id;
+    if (state && next.sample !== state.sample && !("target" in partial)) next.target = null;
+    const sample = await sampleData(next.sample);
+    next = resolveState(next, sample.choices);
+    render(next, sample);
+    state = next;
+    const hash = formatHash(state);
+    if (history !== "none" && hash !== location.hash) {
+      window.history[history === "push" ? "pushState" : "replaceState"](null, "", hash);
+    }
+  }
+
+  function update(partial, history = "push") {
+    queue = queue.then(() => apply(partial, history)).catch((error) => {
+      status.textContent = String(error.message || error);
+      console.error(error);
+    });
+    return queue;
+  }
+
+  function copyLink() {
+    const url = location.href;
+    const done = (text) => { status.textContent = text; };
+    if (!navigator.clipboard) return done(`Link: ${url}`);
+    navigator.clipboard.writeText(url).then(() => done("Link copied."), () => done(`Link: ${url}`));
+  }
+
+  const fromHash = () => { if (location.hash !== formatHash(state)) update(parseHash(location.hash), "none"); };
+  window.addEventListener("popstate", fromHash);
+  window.addEventListener("hashchange", fromHash);
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    tooltip.hide(true);
+    if (state && state.target !== null) update({ target: null });
+  });
+
+  const notYet = (name) => () => { throw new Error(`ligsite.${name} is not implemented yet (issue 4)`); };
+  const initial = { sample: body.dataset.sample || null, ...parseHash(location.hash) };
+  const ready = update(initial, "replace").then(() => performance.mark("ligsite:render"));
+  window.ligsite = {
+    ready,
+    getState: () => ({ ...state }),
+    setState: (partial) => update(partial),
+    exportSVG: notYet("exportSVG"), exportPNG: notYet("exportPNG"), exportCSV: notYet("exportCSV"),
+  };
+}
+
+startViewer();

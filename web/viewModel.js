@@ -1,0 +1,81 @@
+// The view model: what is drawn for a state, as plain data (no DOM). Screen, exports and the table
+// view all read it, so an exported figure shows exactly the numbers on screen.
+// Input matrices are Float32Array(n*n) in payload order [source][target]; the view keeps that
+// order and declares the on-screen orientation (rows = targets, columns = sources).
+import { normalizeLayers } from "./normalize.js";
+import { axisLayers } from "./words.js";
+import { mapKeyOf } from "./options.js";
+
+export const VIEW_ORIENTATION = "rows: targets (what a token receives) · columns: sources";
+
+/** A URL-ish flag (true, 1, "1") as a boolean. */
+export function viewFlagOf(value) {
+  return value === true || value === 1 || value === "1" || value === "true";
+}
+
+/** Positions (into the stored layer arrays) of the layers the state shows. */
+function viewLayerPositions(state, payload) {
+  if (state.layer === "all" || state.layer === undefined || state.layer === null) {
+    return payload.layers.map((_, pos) => pos);
+  }
+  const pos = payload.layers.indexOf(Number(state.layer));
+  if (pos < 0) {
+    throw new Error(`layer ${state.layer} is not in the data; valid: all, ${payload.layers.join(", ")}`);
+  }
+  return [pos];
+}
+
+/** Symmetric colour domain: the largest finite |v| over everything drawn (1 if all zero/NaN). */
+export function viewDomainOf(panels) {
+  let m = 0;
+  for (const { values } of panels) {
+    for (let k = 0; k < values.length; k++) {
+      const a = Math.abs(values[k]);
+      if (a > m) m = a;
+    }
+  }
+  return m > 0 ? m : 1;
+}
+
+/** The caption line of exports: sample, route, baselines, layer, normalization, orientation. */
+export function viewCaptionOf(state, legend) {
+  const route = state.route === "direct"
+    ? `direct, layer baseline ${state.layerBaseline}`
+    : `composed, att baseline ${state.attBaseline} × mlp baseline ${state.mlpBaseline}`;
+  const layer = state.layer === "all" || state.layer == null ? "all layers" : `layer ${state.layer}`;
+  return `sample ${state.sample} · route ${route} · ${layer} · ${state.axis || "token"} axis · `
+    + `${state.norm || "raw"}: ${legend} · ${VIEW_ORIENTATION}`;
+}
+
+/** Everything a renderer needs for (state, payload); layersOf(key) -> Float32Array[] per layer. */
+export function buildViewModel(state, payload, layersOf) {
+  const key = mapKeyOf(state);
+  const stored = layersOf(key);
+  if (!stored) throw new Error(`the data has no map ${key}`);
+  const positions = viewLayerPositions(state, payload);
+  const axis = axisLayers(positions.map((pos) => stored[pos]), payload, state.axis || "token");
+  const norm = normalizeLayers(axis.layers, axis.n, state.norm || "raw", viewFlagOf(state.hideSelf));
+  const panels = positions.map((pos, k) => ({ layer: payload.layers[pos], values: norm.layers[k] }));
+  return {
+    key,
+    n: axis.n,
+    labels: axis.labels,
+    panels,
+    domain: viewDomainOf(panels),
+    legend: norm.legend,
+    caption: viewCaptionOf(state, norm.legend),
+    orientation: VIEW_ORIENTATION,
+  };
+}
+
+/** The top-k sources of one target in a panel, ranked by |value| (for focus and aria-live). */
+export function viewTopSources(view, panel, target, k = 5) {
+  const { n, labels } = view;
+  const items = [];
+  for (let i = 0; i < n; i++) {
+    const v = panel.values[i * n + target];
+    if (v === v) items.push({ source: i, label: labels[i], value: v });
+  }
+  items.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.source - b.source);
+  return items.slice(0, k);
+}
