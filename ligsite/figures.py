@@ -68,20 +68,29 @@ class _Viewer:
         self.page, self.errors = page, errors
 
     def export(self, state: dict[str, Any], theme: str) -> str:
-        applied = self.page.evaluate(
+        applied = self._evaluate(
             "async (s) => { await window.ligsite.setState(s); return window.ligsite.getState(); }", state)
         differs = {key: (value, applied.get(key)) for key, value in state.items() if str(applied.get(key)) != str(value)}
         if differs:
             raise SiteError(f"the viewer did not take the state {differs} (asked, got) for sample {state['sample']}")
-        svg = self.page.evaluate("(t) => window.ligsite.exportSVG({theme: t})", theme)
+        svg = self._evaluate("(t) => window.ligsite.exportSVG({theme: t})", theme)
         self._check()
         return svg
 
     def png(self, svg: str, scale: float) -> bytes:
-        url = self.page.evaluate(
+        url = self._evaluate(
             "async ([svg, scale]) => (await import('./assets/export.js')).exportPNG(svg, scale)", [svg, scale])
         self._check()
         return base64.b64decode(url.split(",", 1)[1])
+
+    def _evaluate(self, script: str, argument: Any) -> Any:
+        """Run ``script`` in the page; a JS exception becomes one SiteError line."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            return self.page.evaluate(script, argument)
+        except PlaywrightError as error:
+            raise SiteError(f"the viewer failed: {error.message.splitlines()[0]}") from None
 
     def _check(self) -> None:
         if self.errors:

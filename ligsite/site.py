@@ -36,6 +36,7 @@ from ligsite.samples import ID_PATTERN
 SCHEMA = 1
 TEMPLATE = "viewer.html.j2"
 ENTRY_MODULE = "main.js"
+STYLESHEETS = ("viewer.css", "theme.css", "layout.css")  # cascade order: later files override
 PAYLOAD_KEYS = ("schema", "id", "text", "tokens", "layers", "maps")
 PROVENANCE_NAMES = {"model": "model", "steps": "steps", "quadrature": "quadrature",
                     "ligsite": "ligsite", "build_date": "built"}
@@ -162,7 +163,7 @@ def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict 
         "version": ligsite.__version__, "base": base, "sample_id": sample["id"] if sample else "",
         "manifest_json": script_json(manifest), "single_file": single,
         "payloads": [(p["id"], script_json(p)) for p in payloads],
-        "inline_css": _web_text("viewer.css") if single else None,
+        "inline_css": Markup("\n").join(_web_text(n) for n in STYLESHEETS) if single else None,
         "d3_js": inline_script(_web_file("vendor/d3.min.js").read_text(encoding="utf-8")) if single else None,
         "viewer_js": inline_script(bundle_modules(_modules(), ENTRY_MODULE)) if single else None,
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-FAMILIES = ("bert", "roberta", "electra", "distilbert", "gpt2", "mpnet", "modernbert")
+FAMILIES = ("bert", "roberta", "electra", "distilbert", "gpt2", "mpnet", "modernbert", "deberta-v2")
 VOCAB = 30522
 HIDDEN, HEADS, FFN, POSITIONS = 32, 4, 64, 128
 
@@ -38,6 +38,9 @@ def tiny_config(family: str, n_layers: int = 2):
         return tf.ElectraConfig(**common, embedding_size=16, max_position_embeddings=POSITIONS)
     if family == "mpnet":
         return tf.MPNetConfig(**common, max_position_embeddings=POSITIONS + 2)
+    if family == "deberta-v2":  # relative attention both ways (c2p, p2c), no absolute positions
+        return tf.DebertaV2Config(**common, max_position_embeddings=POSITIONS, relative_attention=True,
+                                  position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False)
     if family == "distilbert":
         return tf.DistilBertConfig(vocab_size=VOCAB, dim=HIDDEN, n_layers=n_layers, n_heads=HEADS,
                                    hidden_dim=FFN, max_position_embeddings=POSITIONS, activation="gelu")

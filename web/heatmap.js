@@ -3,6 +3,7 @@
 // render(props) is a pure function of its props; nothing here knows what the values mean.
 
 import { checksum } from "./data.js";
+import { gridStep } from "./a11y.js";
 
 // Each matrix is turned into a T x T bitmap once (keyed by its values array and colour scale), so
 // switching layer or target only scales cached bitmaps onto the screen.
@@ -131,6 +132,28 @@ export function createHeatmap(container, { canvasId, label }, handlers) {
     const hit = eventCell(event);
     if (hit) handlers.onClick(hit, event);
   });
+  // Keyboard (issue 4): the overlay takes focus; arrows move a focus cell, Enter acts like a click.
+  overlay.attr("tabindex", 0).attr("role", "application").attr("aria-roledescription", "heatmap")
+    .attr("aria-label", `${label}: arrow keys move between cells, Enter selects, Escape clears`);
+  let keyCell = null;
+  function keyEvent(cell) {
+    const box = overlay.node().getBoundingClientRect();
+    return { clientX: box.left + (cell.col + 0.5) * layout.cell.w, clientY: box.top + (cell.row + 0.5) * layout.cell.h };
+  }
+  overlay.on("keydown", (event) => {
+    if (!current) return;
+    if (event.key === "Enter" && keyCell) {
+      event.preventDefault();
+      handlers.onClick(keyCell, keyEvent(keyCell));
+      return;
+    }
+    const next = gridStep(keyCell, event.key, current.rows, current.cols);
+    if (!next) return;
+    event.preventDefault();
+    keyCell = next;
+    drawOverlay(overlayCtx, layout, current, next);
+    if (handlers.onFocusCell) handlers.onFocusCell(next, keyEvent(next));
+  });
 
   function render(props) {
     current = props;
@@ -142,7 +165,8 @@ export function createHeatmap(container, { canvasId, label }, handlers) {
     const ctx = sizeCanvas(cells.node(), width, height);
     paintCells(ctx, props.values, props.rows, props.cols, props.scale, { x: 0, y: 0, w: width, h: height });
     overlayCtx = sizeCanvas(overlay.node(), width, height);
-    drawOverlay(overlayCtx, layout, props, null);
+    if (keyCell && (keyCell.row >= props.rows || keyCell.col >= props.cols)) keyCell = null;
+    drawOverlay(overlayCtx, layout, props, document.activeElement === overlay.node() ? keyCell : null);
     cells.attr("data-checksum", checksum([props.values]))
       .attr("data-tokens", JSON.stringify(props.colLabels));
   }

@@ -12,6 +12,8 @@ import { createLegend } from "./legend.js";
 import { createFocus } from "./focus.js";
 import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
+import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
+import { targetOnAxis } from "./words.js";
 
 function startViewer() {
   const body = document.body;
@@ -38,6 +40,10 @@ function startViewer() {
   const hover = (kind) => ({
     onHover: (hit, event) => (hit ? tooltip.show(hoverLines(kind, hit, state, props), event) : tooltip.hide()),
     onLeave: () => tooltip.hide(),
+    onFocusCell: (hit, event) => {  // keyboard focus: same tooltip as hover, and the live line
+      tooltip.show(hoverLines(kind, hit, state, props), event);
+      if (kind === "matrix") paper.announceCell(hit);
+    },
     onClick: (hit, event) => {
       tooltip.show(hoverLines(kind, hit, state, props), event, true);
       update(kind === "focus" ? { layer: props.focus.layers[hit.row] }
@@ -52,6 +58,11 @@ function startViewer() {
     { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources" }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
   const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
+  const paper = createPaperTools({  // issue 4: normalization, axis, theme, exports, panels
+    form: d3.select("#controls"), holder: document.getElementById("controls-holder"), before: viz,
+    extras: document.getElementById("viewer"), onChange: (partial) => update(partial),
+    current: () => [state, samples.get(state.sample)],
+  });
 
   function render(next, sample) {
     props = viewProps(next, sample, viz.clientWidth || 900);
@@ -63,6 +74,7 @@ function startViewer() {
     if (props.matrix) matrix.render(props.matrix);
     legend.render(props.legend);
     focus.render(props.focus);
+    paper.render(next, sample);
     document.documentElement.dataset.theme = next.theme;
   }
 
@@ -71,6 +83,9 @@ function startViewer() {
     if (!manifest.samples.some((s) => s.id === next.sample)) next.sample = manifest.samples[0].id;
     if (state && next.sample !== state.sample && !("target" in partial)) next.target = null;
     const sample = await sampleData(next.sample);
+    if (state && next.sample === state.sample && !("target" in partial)) {
+      next.target = targetOnAxis(next.target, state.axis, next.axis, sample.payload);
+    }
     next = resolveState(next, sample.choices);
     render(next, sample);
     state = next;
@@ -104,14 +119,15 @@ function startViewer() {
     if (state && state.target !== null) update({ target: null });
   });
 
-  const notYet = (name) => () => { throw new Error(`ligsite.${name} is not implemented yet (issue 4)`); };
   const initial = { sample: body.dataset.sample || null, ...parseHash(location.hash) };
   const ready = update(initial, "replace").then(() => performance.mark("ligsite:render"));
   window.ligsite = {
     ready,
     getState: () => ({ ...state }),
     setState: (partial) => update(partial),
-    exportSVG: notYet("exportSVG"), exportPNG: notYet("exportPNG"), exportCSV: notYet("exportCSV"),
+    exportSVG: (options = {}) => paperSVG(state, samples.get(state.sample), options),
+    exportPNG: (scale = 2) => paperPNG(state, samples.get(state.sample), scale),
+    exportCSV: () => paperCSV(state, samples.get(state.sample)),
   };
 }
 

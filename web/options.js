@@ -27,7 +27,8 @@ export function choicesOf(payload) {
   const routes = [];
   if (direct.length) routes.push("direct");
   if (composed.length) routes.push("composed");
-  return { routes, direct, composed, layers: payload.layers.slice(), nTokens: payload.tokens.length };
+  return { routes, direct, composed, layers: payload.layers.slice(), nTokens: payload.tokens.length,
+    nWords: (payload.words || payload.tokens).length };
 }
 
 export function attChoices(choices) {
@@ -58,7 +59,8 @@ export function resolveState(state, choices) {
   next.mlpBaseline = atts.length ? pick(state.mlpBaseline, mlpChoices(choices, next.attBaseline)) : null;
   next.layer = state.layer === "all" ? "all" : pick(state.layer, choices.layers);
   const target = state.target;
-  next.target = Number.isInteger(target) && target >= 0 && target < choices.nTokens ? target : null;
+  const axisSize = pick(state.axis, STATE_ENUMS.axis) === "word" ? choices.nWords : choices.nTokens;
+  next.target = Number.isInteger(target) && target >= 0 && target < axisSize ? target : null;
   for (const key of ["norm", "axis", "theme"]) next[key] = pick(state[key], STATE_ENUMS[key]);
   next.hideSelf = state.hideSelf === 1 ? 1 : 0;
   return next;

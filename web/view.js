@@ -4,6 +4,7 @@
 import { decodeMap, maxAbs, transposeSquare } from "./data.js";
 import { divergingScale } from "./colorScale.js";
 import { mapKeyOf, baselineName } from "./options.js";
+import { shownMap } from "./shown.js";
 
 export const TOP_K = 10;
 
@@ -32,8 +33,9 @@ function cellSize(size, width) {
 
 export function viewProps(state, sample, width) {
   const { payload } = sample;
-  const map = decodedMap(sample, mapKeyOf(state));
-  const tokens = payload.tokens;
+  // word axis, normalization and hide-self applied (issue 4); rows = targets, as decoded maps
+  const map = shownMap(sample, state, decodedMap(sample, mapKeyOf(state)));
+  const tokens = map.labels;
   const size = map.size;
   const all = state.layer === "all";
   const position = all ? payload.layers.length - 1 : payload.layers.indexOf(state.layer);
@@ -52,8 +54,9 @@ export function viewProps(state, sample, width) {
       highlightRows: target === null ? [] : [target], scale: map.scale,
     },
     legend: {
-      scale: map.scale, normalization: "raw values (no normalization)",
-      units: "units: the target's ‖Δ block output‖, a row sums to it",
+      scale: map.scale, normalization: map.legend,
+      units: state.norm === "raw" ? "units: the target's ‖Δ block output‖, a row sums to it"
+        : "units: fraction of the target's Σ|v|, a row's |values| sum to 1",
       scope: "colour range ±max over all layers of this map",
     },
     focus: {

@@ -54,3 +54,11 @@ export function wordMembers(payload) {
   payload.word_index.forEach((w, i) => members[w].push(i));
   return members;
 }
+
+/** A target index carried across an axis switch: token -> its word, word -> its first token. */
+export function targetOnAxis(target, fromAxis, toAxis, payload) {
+  if (target === null || target === undefined || fromAxis === toAxis) return target;
+  if (toAxis === "word") return payload.word_index[target] ?? null;
+  const first = payload.word_index.indexOf(target);
+  return first >= 0 ? first : null;
+}

@@ -1,4 +1,4 @@
-"""Block-only families (MPNet, ModernBERT): LAYER through the block's own forward.
+"""Block-only families (MPNet, ModernBERT, DeBERTa): LAYER through the block's own forward.
 
 The layer module is replayed with the arguments the model passed it during the real forward
 (captured by a forward pre-hook): the attention mask, relative position bias or rotary tables
@@ -82,3 +82,12 @@ class ModernBertAdapter(BlockOnlyAdapter):
 
     def layers(self) -> Sequence[nn.Module]:
         return self.model.layers
+
+
+class DebertaAdapter(BlockOnlyAdapter):
+    """DeBERTa v1/v2/v3: the relative positions and embeddings are replayed with the call."""
+
+    family = "deberta"
+
+    def layers(self) -> Sequence[nn.Module]:
+        return self.model.encoder.layer

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ligsite.errors import ModelError
 from ligsite.models.bert import BertAdapter, RobertaAdapter
-from ligsite.models.blocks import ModernBertAdapter, MPNetAdapter
+from ligsite.models.blocks import DebertaAdapter, ModernBertAdapter, MPNetAdapter
 from ligsite.models.distilbert import DistilBertAdapter
 from ligsite.models.gpt2 import GPT2Adapter
 from ligsite.models.hf import HFAdapter
@@ -23,6 +23,8 @@ FAMILIES: dict[str, type[HFAdapter]] = {
     "gpt2": GPT2Adapter,
     "mpnet": MPNetAdapter,
     "modernbert": ModernBertAdapter,
+    "deberta": DebertaAdapter,
+    "deberta-v2": DebertaAdapter,
 }
 
 

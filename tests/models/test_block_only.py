@@ -11,7 +11,7 @@ from ligsite.models.loading import load
 TEXT = "A tiny model reads a sentence that is longer than its local window of eight tokens."
 
 
-@pytest.fixture(scope="module", params=["mpnet", "modernbert"])
+@pytest.fixture(scope="module", params=["mpnet", "modernbert", "deberta-v2"])
 def run(request, tiny_model_dir):
     adapter = load(str(tiny_model_dir(request.param)))
     ids = adapter.tokenize(TEXT).input_ids

@@ -67,7 +67,7 @@ def test_family_table_granularities():
     full = ("att", "mlp", "layer")
     for model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "gpt2"):
         assert adapter_class(model_type).granularities == full
-    for model_type in ("mpnet", "modernbert"):
+    for model_type in ("mpnet", "modernbert", "deberta", "deberta-v2"):
         assert adapter_class(model_type).granularities == ("layer",)
 
 
@@ -135,3 +135,17 @@ def test_layer_out_of_range(tiny_model_dir):
 def test_copied_folder_loads_like_the_original(tiny_model_dir, tmp_path):
     copy = shutil.copytree(tiny_model_dir("distilbert"), tmp_path / "copy")
     assert model_identity(str(copy)).split(":")[-1] == model_identity(str(tiny_model_dir("distilbert"))).split(":")[-1]
+
+
+def test_device_auto_and_invalid():
+    from ligsite.models.loading import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(InputError, match="device 'gpu0' is not valid"):
+        resolve_device("gpu0")
+
+
+def test_path_objects_are_accepted(tiny_model_dir):
+    adapter = load(tiny_model_dir("bert"))
+    assert adapter.name == str(tiny_model_dir("bert")) and adapter.identity.startswith("tiny-bert")

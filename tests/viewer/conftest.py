@@ -1,5 +1,9 @@
-"""Browser and site fixtures for the viewer tests: one Chromium and one built site per session.
+"""Browser and site fixtures for the viewer tests: one Chromium and two sites per session.
 
+``site_dir`` is a real site: ``ligsite build`` run in-process on a 12-layer tiny random BERT
+(a 69-token sentence, a short one, hostile HTML, CJK). ``fake_site_dir`` is rendered from
+seeded random payloads (tests/viewer/sitefixtures.py) for cases a real build cannot produce:
+NaN targets, a sample without composed maps, HTML inside single tokens.
 Every page opened through ``viewer`` fails its test on a console error, a page error, a JS
 dialog (an injected alert) or any request to a host other than 127.0.0.1 / file://.
 """
@@ -7,6 +11,7 @@ dialog (an injected alert) or any request to a host other than 127.0.0.1 / file:
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import threading
 from collections.abc import Iterator
@@ -19,6 +24,21 @@ import pytest
 
 from ligsite.site import SiteMeta, render_site
 from sitefixtures import fake_payload, word_tokens
+
+LONG_TEXT = ("the quick brown fox jumps over the lazy dog while a small cat watches from the old wooden "
+             "fence near the river bank and birds sing in tall green trees under a bright blue summer sky "
+             "as children play happily on soft grass beside their quiet little house by the hill today and "
+             "their mother calls them home for dinner because the sun is going down behind")  # 69 tokens
+SITE_TITLE = "Viewer <b>test</b> site"
+CONFIG_TOML = f"""
+steps = 2
+[baselines]
+layer = ["zero", "self_input_token", "itb_zero_ratio"]
+composed = [["zero", "zero"], ["self_input_token", "att_itb_a0"], ["itb_map_ratio", "zero"]]
+[site]
+title = "{SITE_TITLE}"
+description = "Tiny random BERT & test sentences"
+"""
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,10 +60,39 @@ def fixture_payloads() -> list[dict]:
     ]
 
 
+def run_cli(*args: str) -> None:
+    """Run the real ``ligsite`` command in-process (no second torch import), failing on exit != 0."""
+    from typer.testing import CliRunner
+
+    from ligsite.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture(scope="session")
-def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_args(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Any) -> list[str]:
+    """SAMPLES file, model, config and cache options shared by build and render in these tests."""
+    folder = tmp_path_factory.mktemp("inputs")
+    rows = [{"id": "long69", "text": LONG_TEXT}, {"id": "short", "text": "The cat sat."},
+            {"id": "inject", "text": INJECTION}, {"id": "cjk", "text": "猫が座った。"}]
+    (folder / "samples.jsonl").write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    (folder / "ligsite.toml").write_text(CONFIG_TOML, encoding="utf-8")
+    return [str(folder / "samples.jsonl"), "--model", str(tiny_model_dir("bert", 12)), "--config",
+            str(folder / "ligsite.toml"), "--cache-dir", str(folder / "cache"), "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def site_dir(tmp_path_factory: pytest.TempPathFactory, build_args: list[str]) -> Path:
     out = tmp_path_factory.mktemp("site")
-    meta = SiteMeta(title="Viewer <b>test</b> site", description="Fixture payloads & random values",
+    run_cli("build", *build_args, "-o", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def fake_site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("fakesite")
+    meta = SiteMeta(title=SITE_TITLE, description="Fixture payloads & random values",
                     provenance={"model": "fake-random", "steps": 8, "quadrature": "gauss-legendre"})
     render_site(fixture_payloads(), out, meta)
     return out
@@ -65,6 +114,14 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 @pytest.fixture(scope="session")
 def site_url(site_dir: Path) -> Iterator[str]:
     server, url = serve(site_dir)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def fake_site_url(fake_site_dir: Path) -> Iterator[str]:
+    server, url = serve(fake_site_dir)
     yield url
     server.shutdown()
     server.server_close()
@@ -102,8 +159,6 @@ class Viewer:
         return self.page.get_attribute(selector, "data-checksum")
 
     def tokens(self, selector: str = "#matrix") -> list[str]:
-        import json
-
         return json.loads(self.page.get_attribute(selector, "data-tokens"))
 
 

@@ -1,0 +1,99 @@
+"""The precompute cache: what its key depends on, atomic writes, and recovery from bad entries."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ligsite.cache import ExplanationCache, cache_key
+from ligsite.config import BuildConfig
+from ligsite.explanation import Explanation, Run
+
+IDENTITY = "tiny@sha256:0123456789abcdef"
+
+
+def small_explanation(text: str = "The cat sat.") -> Explanation:
+    """A real Explanation holding one layer run on 3 tokens (values arbitrary but fixed)."""
+    scores = np.arange(9, dtype=float).reshape(1, 3, 3) - 4.0  # [nL, T_src, T_tgt]
+    scores[0, :, 2] = np.nan  # target 2 not computed
+    return Explanation(
+        text=text, tokens=["[CLS]", "cat", "[SEP]"], word_ids=[None, 0, None], model="tiny",
+        model_identity=IDENTITY, model_type="bert", n_heads=2, layers=[0], targets=[0, 1],
+        steps=4, quadrature="gauss-legendre", dtype="float32", tolerance=0.02,
+        baselines={"layer": ["zero"]},
+        runs={"layer:zero": Run(scores, np.array([[1.0, 2.0, np.nan]]), np.array([[1.0, 0.99, np.nan]]),
+                                np.array([[4, 4, 0]]))},
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"steps": 16}, {"steps": "auto"}, {"quadrature": "trapezoid-captum"}, {"layers": (0,)},
+        {"dtype": "float64"}, {"layer_baselines": ("zero",)}, {"composed": (("zero", "zero"),)},
+    ],
+)
+def test_key_changes_with_every_setting_that_changes_the_numbers(change: dict) -> None:
+    config = BuildConfig()
+    assert cache_key(IDENTITY, "The cat sat.", replace(config, **change)) != cache_key(IDENTITY, "The cat sat.", config)
+
+
+def test_key_changes_with_text_and_model_identity_but_not_with_site_options() -> None:
+    config = BuildConfig()
+    key = cache_key(IDENTITY, "The cat sat.", config)
+    assert cache_key(IDENTITY, "The cat sat!", config) != key
+    assert cache_key("tiny@sha256:ffff", "The cat sat.", config) != key
+    site_only = replace(config, title="Other", description="x", cache_dir=Path("elsewhere"), device="cpu")
+    assert cache_key(IDENTITY, "The cat sat.", site_only) == key
+    assert len(key) == 64 and int(key, 16) >= 0
+
+
+def test_layers_order_does_not_change_the_key() -> None:
+    config = BuildConfig()
+    assert cache_key(IDENTITY, "a", replace(config, layers=(2, 0))) == cache_key(IDENTITY, "a", replace(config, layers=(0, 2)))
+
+
+def test_put_then_get_returns_the_same_numbers(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    original = small_explanation()
+    cache.put("ab" * 32, original)
+    restored = cache.get("ab" * 32, original.text)
+    assert restored is not None and "ab" * 32 in cache
+    np.testing.assert_array_equal(restored.z2z(0, "zero"), original.z2z(0, "zero"))
+    assert restored.tokens == original.tokens
+    assert [p.name for p in tmp_path.rglob("*")] == ["ab", "ab" * 32 + ".json"]  # no temp files left
+
+
+def test_an_interrupted_write_leaves_no_entry_and_no_temp_file(tmp_path: Path) -> None:
+    class InterruptedSave(Explanation):
+        def save(self, path: str | Path) -> None:
+            Path(path).write_bytes(b'{"schema": 1, "text": "half')  # the first bytes, then Ctrl-C
+            raise KeyboardInterrupt
+
+    broken = InterruptedSave(**small_explanation().__dict__)
+    cache = ExplanationCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put("cd" * 32, broken)
+    assert "cd" * 32 not in cache
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_corrupt_entry_warns_and_is_treated_as_missing(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    path = cache.path("ef" * 32)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'{"schema": 1, "text": "trunc')
+    with pytest.warns(UserWarning, match="unreadable.*recomputing"):
+        assert cache.get("ef" * 32) is None
+    cache.put("ef" * 32, small_explanation())  # recomputing replaces it
+    assert cache.get("ef" * 32) is not None
+
+
+def test_an_entry_holding_another_text_is_not_served(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    cache.put("01" * 32, small_explanation("Another text."))
+    with pytest.warns(UserWarning, match="holds another text"):
+        assert cache.get("01" * 32, "The cat sat.") is None

@@ -1,0 +1,179 @@
+"""`ligsite figures`: examples/figures.toml rendered from a site built with a tiny real model,
+through the real viewer in Chromium. Figures must be valid SVG/PNG of the expected size, keep the
+sentence's tokens as text, carry the payload's L2 numbers, and be byte-identical when re-run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+import zlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ligsite.errors import SiteError
+from ligsite.figures import png_size, render_figures, svg_size
+from ligsite.figures_spec import load_spec
+from ligsite.samples import read_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "figures.toml"
+SVG = "{http://www.w3.org/2000/svg}"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def site(tiny_model_dir, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real build of the spec's sentences (from examples/samples.txt) with a 4-block tiny BERT."""
+    folder = tmp_path_factory.mktemp("figures-site")
+    wanted = {figure["sample"] for figure in tomllib.loads(SPEC.read_text())["figure"]}
+    texts = [s.text for s in read_samples(ROOT / "examples" / "samples.txt") if s.id in wanted]
+    assert len(texts) == len(wanted), "examples/figures.toml names a sample that examples/samples.txt lacks"
+    samples = folder / "samples.txt"
+    samples.write_text("\n".join([*texts, "A second sentence keeps the sample menu honest."]) + "\n")
+    command = [sys.executable, "-m", "ligsite", "build", str(samples), "-o", str(folder / "site"),
+               "--model", str(tiny_model_dir("bert", 4)), "--steps", "4", "--cache-dir", str(folder / "cache")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder / "site"
+
+
+@pytest.fixture(scope="module")
+def rendered(site: Path) -> Path:
+    out = site / "figures"
+    render_figures(SPEC, site, out)
+    return out
+
+
+def payload(site: Path, sample: str) -> dict:
+    return orjson.loads((site / "data" / f"{sample}.json").read_bytes())
+
+
+def texts(svg: Path) -> list[str]:
+    root = ET.fromstring(svg.read_text(encoding="utf-8"))
+    return ["".join(node.itertext()) for node in root.iter(f"{SVG}text")]
+
+
+def test_example_spec_writes_svg_png_and_a_figures_page(rendered: Path) -> None:
+    names = {path.name for path in rendered.iterdir()}
+    assert names == {"layer-stack.svg", "layer-stack.png", "direct-vs-composed.svg",
+                     "direct-vs-composed.png", "index.html"}
+    page = (rendered / "index.html").read_text()
+    assert '<img src="layer-stack.svg"' in page and 'href="direct-vs-composed.png"' in page
+    assert 'href="../index.html#sample=8090ccfd0c&amp;route=direct' in page
+
+
+def test_layer_stack_has_every_layer_as_vector_cells_and_tokens_as_text(site: Path, rendered: Path) -> None:
+    data = payload(site, "8090ccfd0c")
+    t, n_layers = len(data["tokens"]), len(data["layers"])
+    root = ET.fromstring((rendered / "layer-stack.svg").read_text(encoding="utf-8"))
+    panels = [g for g in root.iter(f"{SVG}g") if g.get("class") == "panel"]
+    assert [int(p.get("data-layer")) for p in panels] == data["layers"] == [0, 1, 2, 3]
+    cells = [r for g in root.iter(f"{SVG}g") if g.get("class") == "cells" for r in g.iter(f"{SVG}rect")]
+    assert len(cells) == n_layers * t * t
+    words = texts(rendered / "layer-stack.svg")
+    assert all(words.count(token) >= 2 * n_layers * data["tokens"].count(token) for token in set(data["tokens"]))
+    assert "<image" not in (rendered / "layer-stack.svg").read_text()  # vector, not an embedded bitmap
+
+
+def test_side_by_side_shows_both_routes_and_the_payloads_l2_numbers(site: Path, rendered: Path) -> None:
+    data = payload(site, "8090ccfd0c")
+    svg = (rendered / "direct-vs-composed.svg").read_text(encoding="utf-8")
+    root = ET.fromstring(svg)
+    nested = [node for node in root if node.tag == f"{SVG}svg"]
+    assert len(nested) == 2
+    assert [p.get("data-layer") for s in nested for p in s.iter(f"{SVG}g") if p.get("class") == "panel"] == ["3", "3"]
+    l2 = data["l2"]["self_input_token|self_input_token+att_itb_a0"]
+    at = data["layers"].index(3)
+    line = next(text for text in texts(rendered / "direct-vs-composed.svg") if text.startswith("L2 direct vs composed"))
+    for name in ("abs", "rel", "pearson"):
+        assert f"{name} {l2[name][at]:.3g}" in line
+    ids = [node.get("id") for node in root.iter() if node.get("id")]
+    assert len(ids) == len(set(ids)), "panel ids must stay unique inside one SVG"
+
+
+@pytest.mark.parametrize("name", ["layer-stack", "direct-vs-composed"])
+def test_png_is_the_svg_at_twice_its_size(rendered: Path, name: str) -> None:
+    png = (rendered / f"{name}.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = svg_size((rendered / f"{name}.svg").read_text(encoding="utf-8"))
+    assert png_size(png) == (round(width * 2), round(height * 2))
+    assert b"tIME" not in png and b"tEXt" not in png
+    idat = b""
+    at = 8
+    while at < len(png):
+        length = int.from_bytes(png[at:at + 4], "big")
+        if png[at + 4:at + 8] == b"IDAT":
+            idat += png[at + 8:at + 8 + length]
+        at += 12 + length
+    raw = zlib.decompress(idat)
+    assert len(raw) == round(height * 2) * (1 + 4 * round(width * 2))  # RGBA rows with filter bytes
+    assert len(set(raw[1:4 * round(width * 2):4])) > 3  # not a blank image
+
+
+def test_second_render_is_byte_identical(site: Path, rendered: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    render_figures(SPEC, site, again)
+    for path in sorted(rendered.iterdir()):
+        if path.name != "index.html":
+            assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_spec_errors_name_the_bad_value_and_the_valid_choices(site: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.toml"
+    cases = {
+        'name = "x"\nsample = "nope"': "sample 'nope' is not in the site; valid ids: 8090ccfd0c",
+        'name = "x"\nsample = "8090ccfd0c"\nlayers = 9': "valid: \"all\", one of [0, 1, 2, 3]",
+        'name = "x"\nsample = "8090ccfd0c"\ncolour = "red"': "unknown key 'colour'; valid: name, sample",
+        'name = "x"\nsample = "8090ccfd0c"\nroute = "composed"\nbaselines = {att = "zero", mlp = "x"}':
+            "composed baselines {att, mlp} must be one of zero+zero",
+        'name = "x"\nsample = "8090ccfd0c"\ndiagnostic = "l2"': "needs exactly one direct and one composed panel",
+    }
+    for body, message in cases.items():
+        spec.write_text("[[figure]]\n" + body + "\n")
+        with pytest.raises(SiteError) as error:
+            load_spec(spec, site)
+        assert message in str(error.value), body
+
+
+def test_cli_on_a_folder_that_is_not_a_site_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ligsite", "figures", str(SPEC), "--site", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {tmp_path} is not a built site (needs index.html and " \
+        f"data/manifest.json); build one with `ligsite build SAMPLES -o {tmp_path}` (not --single-file)"
+
+
+def _panel_svg(width: int, height: int, layer: int) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            f'<defs><linearGradient id="ligsite-legend"><stop offset="0%" stop-color="#000"/></linearGradient></defs>'
+            f'<rect width="10" height="10" fill="url(#ligsite-legend)"/><g class="panel" data-layer="{layer}"/></svg>\n')
+
+
+def test_compose_lays_panels_side_by_side_with_unique_ids_and_requested_width() -> None:
+    from ligsite.figures import compose
+    from ligsite.figures_spec import Figure
+
+    figure = Figure(name="f", sample="s", panels=({}, {}), caption="A <caption> & more", theme="light",
+                    width=600, formats=("svg",), png_scale=2, columns=2, diagnostic=None)
+    svg = compose(figure, [_panel_svg(300, 200, 1), _panel_svg(200, 250, 2)], "L2 line")
+    root = ET.fromstring(svg)
+    assert (root.get("width"), root.get("viewBox")) == ("600", "0 0 624 314")  # 2×300 + gap 8 + margins 16
+    assert root.get("height") == str(round(314 * 600 / 624, 2))
+    nested = [node for node in root if node.tag == f"{SVG}svg"]
+    assert [(n.get("x"), n.get("y"), n.get("width")) for n in nested] == [("8", "28", "300"), ("316", "28", "200")]
+    assert [n.find(f"{SVG}rect").get("fill") for n in nested] == ["url(#ligsite-legend-p0)", "url(#ligsite-legend-p1)"]
+    words = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert words == ["A <caption> & more", "L2 line"]
+
+
+def test_a_single_panel_without_extras_is_the_viewers_export_unchanged() -> None:
+    from ligsite.figures import compose
+    from ligsite.figures_spec import Figure
+
+    figure = Figure(name="f", sample="s", panels=({},), caption="", theme="light", width=None,
+                    formats=("svg",), png_scale=2, columns=1, diagnostic=None)
+    assert compose(figure, [_panel_svg(300, 200, 0)], None) == _panel_svg(300, 200, 0)

@@ -1,0 +1,44 @@
+// panels.js — the issue-4 panels around the viz: the aria-live line that summarizes the selection,
+// the diagnostics panel, and the table view of the current matrix (built only while open, since a
+// 69-token table is ~4,900 cells). Each renders from (state, data) alone.
+import { renderDiagnostics } from "./diagnostics.js";
+import { renderMatrixTable } from "./tableView.js";
+import { selectionSummary, cellSummary } from "./a11y.js";
+
+/** A <details> block with a summary line and a body div, appended to `parent` (an element). */
+function pnDetails(parent, id, title, open) {
+  const details = d3.select(parent).append("details").attr("id", id).attr("class", "panel");
+  if (open) details.attr("open", "");
+  details.append("summary").text(title);
+  return { details, body: details.append("div").attr("class", "panel-body") };
+}
+
+/** live: element the aria-live line goes after; extras: element the panels are appended to. */
+export function createPanels(live, extras) {
+  const line = d3.select(live.parentNode).insert("p", () => live.nextSibling)
+    .attr("id", "selection-live").attr("class", "selection-live").attr("aria-live", "polite");
+  const diagnostics = pnDetails(extras, "diagnostics", "Diagnostics: direct vs composed (L2) and completeness", false);
+  const table = pnDetails(extras, "table-view", "Table of the current matrix", false);
+  let last = null;
+
+  function drawTable() {
+    if (!last || !table.details.property("open")) return;
+    renderMatrixTable(table.body.node(), last.matrix);
+  }
+  table.details.on("toggle", () => {
+    if (table.details.property("open")) drawTable();
+    else table.body.node().replaceChildren();
+  });
+
+  // matrix: {display, size, labels, layer, target, legend, caption} of the current layer.
+  function render(state, payload, matrix) {
+    last = { state, payload, matrix };
+    line.text(selectionSummary(matrix));
+    renderDiagnostics(diagnostics.body.node(), state, payload);
+    drawTable();
+  }
+  function announceCell(cell) {
+    if (last && cell) line.text(cellSummary(last.matrix, cell));
+  }
+  return { render, announceCell };
+}

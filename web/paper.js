@@ -1,0 +1,65 @@
+// paper.js — glue for the issue-4 features: the view controls, the panels, and the exports behind
+// window.ligsite.exportSVG / exportPNG / exportCSV. Exports are functions of (state, sample) only:
+// the same numbers and colours as the screen (shown.js), whatever the page currently displays.
+import { createViewControls } from "./viewControls.js";
+import { createPanels } from "./panels.js";
+import { buildViewModel } from "./viewModel.js";
+import { exportSVG, exportPNG, exportCSV } from "./export.js";
+import { downloadFile, exportFileName } from "./download.js";
+import { shownMap } from "./shown.js";
+import { decodedMap } from "./view.js";
+import { mapKeyOf } from "./options.js";
+
+/** The shown map of a state and the stored position of its current layer (last one for "all"). */
+function paperShown(state, sample) {
+  const shown = shownMap(sample, state, decodedMap(sample, mapKeyOf(state)));
+  const layers = sample.payload.layers;
+  const position = state.layer === "all" ? layers.length - 1 : layers.indexOf(state.layer);
+  return { shown, position, layer: layers[position] };
+}
+
+/** The current view as SVG, coloured exactly like the screen (same scale, same domain). */
+export function paperSVG(state, sample, options = {}) {
+  const view = buildViewModel(state, sample.payload, (key) => decodedMap(sample, key).layers);
+  const { shown } = paperShown(state, sample);
+  view.domain = shown.scale.bound;
+  view.color = (v, domain, nan) => (v === v ? shown.scale.css(v) : nan);
+  return exportSVG(state, view, options);
+}
+
+/** The current matrix (the current layer; the last layer when all are shown) as CSV. */
+export function paperCSV(state, sample) {
+  const { shown, position } = paperShown(state, sample);
+  return exportCSV(shown.layers[position], shown.labels);
+}
+
+/** The current view as a PNG data URL at `scale` (2 by default). */
+export function paperPNG(state, sample, scale = 2) {
+  return exportPNG(paperSVG(state, sample), scale);
+}
+
+/** opts: {form (d3), holder, before, extras (elements), onChange, current: () => [state, sample]}. */
+export function createPaperTools(opts) {
+  const handlers = {
+    onChange: opts.onChange,
+    current: () => opts.current()[0],
+    onExport: async (kind) => {
+      const [state, sample] = opts.current();
+      if (kind === "svg") downloadFile(exportFileName(state, "svg"), paperSVG(state, sample), "image/svg+xml");
+      if (kind === "csv") downloadFile(exportFileName(state, "csv"), paperCSV(state, sample), "text/csv");
+      if (kind === "png") downloadFile(exportFileName(state, "png"), await paperPNG(state, sample, 2), "image/png", true);
+    },
+  };
+  const controls = createViewControls(opts.form, opts.holder, opts.before, handlers);
+  const panels = createPanels(document.getElementById("stepper"), opts.extras);
+
+  function render(state, sample) {
+    const { shown, position, layer } = paperShown(state, sample);
+    controls.update(state, sample.choices, shown.labels);
+    panels.render(state, sample.payload, {
+      display: shown.display[position], size: shown.size, labels: shown.labels, layer,
+      target: state.target, legend: shown.legend, caption: `layer ${layer}: ${shown.legend}`,
+    });
+  }
+  return { render, announceCell: panels.announceCell };
+}

@@ -1,0 +1,30 @@
+// shown.js — the matrices the screen shows for a state: word axis, normalization and hide-self
+// applied to the decoded map, then transposed to rows = targets. Cached on the sample per
+// (map, axis, norm, hideSelf), so flipping a control back is free and the heatmap's bitmap cache
+// (keyed by the values array) keeps working.
+import { transposeSquare, maxAbs } from "./data.js";
+import { divergingScale } from "./colorScale.js";
+import { axisLayers } from "./words.js";
+import { normalizeLayers } from "./normalize.js";
+import { mapKeyOf } from "./options.js";
+import { viewFlagOf } from "./viewModel.js";
+
+/** rawMap = {layers: Float32Array[] in [source][target]} -> {layers, display, size, labels, scale, legend}. */
+export function shownMap(sample, state, rawMap) {
+  const hideSelf = viewFlagOf(state.hideSelf);
+  const cacheKey = `${mapKeyOf(state)}|${state.axis}|${state.norm}|${hideSelf ? 1 : 0}`;
+  if (!sample.shown) sample.shown = new Map();
+  if (!sample.shown.has(cacheKey)) {
+    const axis = axisLayers(rawMap.layers, sample.payload, state.axis || "token");
+    const norm = normalizeLayers(axis.layers, axis.n, state.norm || "raw", hideSelf);
+    sample.shown.set(cacheKey, {
+      layers: norm.layers,
+      display: norm.layers.map((values) => transposeSquare(values, axis.n)),
+      size: axis.n,
+      labels: axis.labels,
+      scale: divergingScale(maxAbs(norm.layers)),
+      legend: norm.legend,
+    });
+  }
+  return sample.shown.get(cacheKey);
+}

@@ -1,0 +1,93 @@
+// viewControls.js — the issue-4 controls: normalization, hide-self, word/token axis, theme, export
+// buttons, the drawer toggle for narrow screens, and the layer stepper + target picker that make
+// a single-layer view usable on a phone. Native elements only; every change is a partial state.
+
+const VC_NORMS = [["raw", "raw values"], ["share", "share of Σ|v| into the target"],
+  ["share-noself", "share, self excluded"]];
+const VC_AXES = [["token", "tokens (subwords)"], ["word", "words (subwords summed)"]];
+const VC_THEMES = [["auto", "auto (system)"], ["light", "light"], ["dark", "dark"]];
+
+/** A labelled <select> with fixed options, appended to `form` (a d3 selection). */
+function vcSelect(form, id, text, entries, onChange) {
+  const label = form.append("label").attr("class", "field").attr("id", `${id}-field`);
+  label.append("span").attr("class", "field-name").text(text);
+  const select = label.append("select").attr("id", id).attr("name", id);
+  select.selectAll("option").data(entries).join("option").attr("value", (d) => d[0]).text((d) => d[1]);
+  select.on("change", (event) => onChange(event.target.value));
+  return select;
+}
+
+/** The drawer toggle: on narrow screens the controls fold into the page flow above the data. */
+function vcDrawer(holder) {
+  const button = d3.select(holder.parentNode).insert("button", () => holder)
+    .attr("type", "button").attr("id", "controls-toggle").attr("class", "drawer-toggle")
+    .attr("aria-controls", holder.id).attr("aria-expanded", "false").text("Controls");
+  button.on("click", () => {
+    const open = !holder.classList.contains("is-open");
+    holder.classList.toggle("is-open", open);
+    button.attr("aria-expanded", String(open)).text(open ? "Hide controls" : "Controls");
+  });
+  return button;
+}
+
+/** Previous / next layer buttons and a target <select>, placed before `before` (an element). */
+function vcStepper(before, handlers) {
+  const bar = d3.select(before.parentNode).insert("div", () => before)
+    .attr("class", "stepper").attr("id", "stepper").attr("role", "group").attr("aria-label", "layer and target");
+  const prev = bar.append("button").attr("type", "button").attr("id", "layerPrev").attr("aria-label", "previous layer").text("◀");
+  const name = bar.append("output").attr("id", "layerName").attr("aria-live", "off");
+  const next = bar.append("button").attr("type", "button").attr("id", "layerNext").attr("aria-label", "next layer").text("▶");
+  const label = bar.append("label").attr("class", "field-inline");
+  label.append("span").text("Target ");
+  const picker = label.append("select").attr("id", "targetPicker");
+  picker.on("change", (event) => handlers.onChange({ target: event.target.value === "" ? null : Number(event.target.value) }));
+  return { prev, name, next, picker };
+}
+
+/** form: the controls <form> (d3); holder: its drawer element; before: element the stepper precedes. */
+export function createViewControls(form, holder, before, handlers) {
+  const group = form.append("fieldset").attr("class", "view-fields").attr("id", "view-fields");
+  group.append("legend").attr("class", "visually-hidden").text("Display");
+  const norm = vcSelect(group, "norm", "Normalization", VC_NORMS, (v) => handlers.onChange({ norm: v }));
+  const hideLabel = group.append("label").attr("class", "field field-check");
+  const hideSelf = hideLabel.append("input").attr("type", "checkbox").attr("id", "hideSelf");
+  hideLabel.append("span").text("hide self cells");
+  hideSelf.on("change", (event) => handlers.onChange({ hideSelf: event.target.checked ? 1 : 0 }));
+  const axis = vcSelect(group, "axis", "Axis", VC_AXES, (v) => handlers.onChange({ axis: v }));
+  const theme = vcSelect(group, "theme", "Theme", VC_THEMES, (v) => handlers.onChange({ theme: v }));
+  const exports = form.append("div").attr("class", "export-buttons").attr("role", "group").attr("aria-label", "export");
+  for (const [kind, text] of [["svg", "SVG"], ["png", "PNG 2×"], ["csv", "CSV"]]) {
+    exports.append("button").attr("type", "button").attr("id", `export-${kind}`)
+      .attr("aria-label", `export the current view as ${text}`).text(`⤓ ${text}`)
+      .on("click", () => handlers.onExport(kind));
+  }
+  vcDrawer(holder);
+  const stepper = vcStepper(before, handlers);
+  let layers = [];
+  stepper.prev.on("click", () => handlers.onChange({ layer: vcNeighbour(layers, handlers.current(), -1) }));
+  stepper.next.on("click", () => handlers.onChange({ layer: vcNeighbour(layers, handlers.current(), 1) }));
+
+  function update(state, choices, labels) {
+    layers = choices.layers;
+    norm.property("value", state.norm);
+    hideSelf.property("checked", state.hideSelf === 1);
+    axis.property("value", state.axis);
+    theme.property("value", state.theme);
+    const at = state.layer === "all" ? -1 : layers.indexOf(state.layer);
+    stepper.name.text(state.layer === "all" ? "all layers" : `layer ${state.layer}`);
+    stepper.prev.property("disabled", at === 0);
+    stepper.next.property("disabled", at === layers.length - 1);
+    const entries = [{ value: "", text: "none" }, ...labels.map((t, k) => ({ value: String(k), text: `${k} ${t}` }))];
+    stepper.picker.selectAll("option").data(entries, (d) => `${d.value}\u0000${d.text}`).join("option")
+      .attr("value", (d) => d.value).text((d) => d.text);
+    stepper.picker.property("value", state.target === null ? "" : String(state.target));
+  }
+  return { update };
+}
+
+/** The layer before / after the current one ("all" steps from the first / last layer). */
+export function vcNeighbour(layers, state, step) {
+  if (state.layer === "all") return step > 0 ? layers[0] : layers[layers.length - 1];
+  const at = layers.indexOf(state.layer);
+  return layers[Math.max(0, Math.min(layers.length - 1, at + step))];
+}
