@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -100,20 +101,12 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
             explanations[sample.id] = cached
     todo = [sample for sample in samples if sample.id not in explanations]
     failures: list[Failure] = []
-    if todo:
-        engine = _Engine(config)
-        with _progress_bar(progress) as bar:
-            task = bar.add_task("explaining", total=len(todo))
-            for sample in todo:
-                bar.update(task, description=f"explaining {sample.id}")
-                try:
-                    explanation = engine.explain(sample.text)
-                except InputError as error:
-                    failures.append(Failure(sample, str(error)))
-                else:
-                    cache.put(keys[sample.id], explanation)
-                    explanations[sample.id] = explanation
-                bar.advance(task)
+    for sample, outcome in _explain_all(todo, config, progress):
+        if isinstance(outcome, Failure):
+            failures.append(outcome)
+        else:
+            cache.put(keys[sample.id], outcome)  # saved at once: an interrupt loses nothing finished
+            explanations[sample.id] = outcome
     worst, where = worst_completeness(explanations)
     return ComputeReport(
         samples=len(samples),
@@ -126,6 +119,24 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
         failures=tuple(failures),
         explanations={s.id: explanations[s.id] for s in samples if s.id in explanations},
     )
+
+
+def _explain_all(todo: list[Sample], config: BuildConfig, progress: bool) -> Iterator[tuple[Sample, Explanation | Failure]]:
+    """Each sample's Explanation (or Failure) as soon as it is done, under one progress bar."""
+    if not todo:
+        return
+    engine = _Engine(config)
+    with _progress_bar(progress) as bar:
+        task = bar.add_task("explaining", total=len(todo))
+        for sample in todo:
+            bar.update(task, description=f"explaining {sample.id}")
+            outcome: Explanation | Failure
+            try:
+                outcome = engine.explain(sample.text)
+            except InputError as error:
+                outcome = Failure(sample, str(error))
+            yield sample, outcome  # the caller caches it before the bar moves on
+            bar.advance(task)
 
 
 def cached(samples: list[Sample], config: BuildConfig) -> list[Explanation]:

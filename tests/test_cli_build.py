@@ -126,6 +126,16 @@ def test_a_sample_too_long_for_the_model_fails_alone_and_the_others_stay_cached(
     assert again.exit_code == 0 and table_value(again.stdout, "cache hits") == 2
 
 
+def test_a_block_only_model_gets_the_direct_route_only(project: Path, tiny_model_dir) -> None:
+    result = ligsite("build", "samples.txt", "-o", "site", "--model", str(tiny_model_dir("mpnet")), "--steps", "4")
+    assert result.exit_code == 0, result.output
+    manifest = orjson.loads((project / "site/data/manifest.json").read_bytes())
+    assert manifest["routes"] == {"direct": ["zero", "self_input_token", "itb_zero_ratio"], "composed": []}
+    payload = orjson.loads((project / f"site/data/{text_id(SENTENCES[0])}.json").read_bytes())
+    assert sorted(payload["maps"]) == ["direct:itb_zero_ratio", "direct:self_input_token", "direct:zero"]
+    assert payload["l2"] == {} and sorted(payload["completeness"]) == ["layer:itb_zero_ratio", "layer:self_input_token", "layer:zero"]
+
+
 BAD_FILES = {
     "missing": (None, "does not exist"),
     "empty": (b"", "has no samples"),
@@ -189,7 +199,7 @@ def test_ctrl_c_keeps_every_finished_sample(project: Path) -> None:
 def test_build_with_the_embedded_minilm(tmp_path: Path, minilm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "one.txt").write_text("The photographer's unbelievably sharp pictures won.\n")
-    result = runner.invoke(app, ["build", "one.txt", "-o", "site", "--steps", "8"])  # default model
+    result = runner.invoke(app, ["build", "one.txt", "-o", "site", "--steps", "4"])  # default model
     assert result.exit_code == 0, result.output
     payload = orjson.loads(next((tmp_path / "site/data").glob("[!m]*.json")).read_bytes())
     assert payload["provenance"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"

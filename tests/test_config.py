@@ -68,3 +68,11 @@ def test_bad_toml_names_the_key_and_the_valid_choices(tmp_path: Path, toml: str,
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         BuildConfig().steps = 3  # type: ignore[misc]
+
+
+def test_the_documented_example_spells_out_exactly_the_defaults(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "ligsite.toml"
+    path.write_text(example, encoding="utf-8")
+    assert load_config(path) == BuildConfig()

@@ -97,3 +97,12 @@ def test_workflows_pass_actionlint() -> None:
     assert len(files) == 2
     result = subprocess.run([binary, "-color=false", *files], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_scripts_pass_shellcheck() -> None:
+    binary = shutil.which("shellcheck")
+    if binary is None:
+        pytest.fail("shellcheck is not installed: pip install -e '.[test]' provides it")
+    result = subprocess.run([binary, str(ROOT / ".ci" / "setup"), str(ROOT / ".ci" / "run")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -34,7 +34,11 @@ export function createPanels(live, extras) {
   function render(state, payload, matrix) {
     last = { state, payload, matrix };
     line.text(selectionSummary(matrix));
-    renderDiagnostics(diagnostics.body.node(), state, payload);
+    const key = [payload.id, state.layerBaseline, state.attBaseline, state.mlpBaseline].join("|");
+    if (diagnostics.body.attr("data-key") !== key) {  // redraw only when sample or baselines change
+      renderDiagnostics(diagnostics.body.node(), state, payload);
+      diagnostics.body.attr("data-key", key);
+    }
     drawTable();
   }
   function announceCell(cell) {

@@ -5,15 +5,22 @@
 import { transposeSquare, maxAbs } from "./data.js";
 import { divergingScale } from "./colorScale.js";
 import { axisLayers } from "./words.js";
-import { normalizeLayers } from "./normalize.js";
+import { normalizeLayers, normLegend } from "./normalize.js";
 import { mapKeyOf } from "./options.js";
 import { viewFlagOf } from "./viewModel.js";
 
-/** rawMap = {layers: Float32Array[] in [source][target]} -> {layers, display, size, labels, scale, legend}. */
+/** rawMap = view.js decodedMap: {layers ([source][target]), display, size, scale} -> the same
+ * fields for what is shown, plus labels and the legend sentence. */
 export function shownMap(sample, state, rawMap) {
   const hideSelf = viewFlagOf(state.hideSelf);
   const cacheKey = `${mapKeyOf(state)}|${state.axis}|${state.norm}|${hideSelf ? 1 : 0}`;
   if (!sample.shown) sample.shown = new Map();
+  if (!sample.shown.has(cacheKey) && state.axis !== "word" && state.norm === "raw" && !hideSelf) {
+    // nothing to transform: share the decoded arrays (and so the heatmap's cached bitmaps)
+    const { layers, display, size, scale } = rawMap;
+    sample.shown.set(cacheKey, { layers, display, size, scale, labels: sample.payload.tokens,
+      legend: normLegend("raw", false) });
+  }
   if (!sample.shown.has(cacheKey)) {
     const axis = axisLayers(rawMap.layers, sample.payload, state.axis || "token");
     const norm = normalizeLayers(axis.layers, axis.n, state.norm || "raw", hideSelf);

@@ -19,7 +19,7 @@ import numpy as np
 
 from ligsite.errors import InputError
 
-GRADING_POWER = 3
+GRADING_POWER = 2
 QUADRATURES = ("gauss-legendre", "gauss-legendre-graded", "trapezoid-captum")
 
 

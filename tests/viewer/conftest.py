@@ -1,7 +1,7 @@
 """Browser and site fixtures for the viewer tests: one Chromium and two sites per session.
 
 ``site_dir`` is a real site: ``ligsite build`` run in-process on a 12-layer tiny random BERT
-(a 69-token sentence, a short one, hostile HTML, CJK). ``fake_site_dir`` is rendered from
+(a 69-token sentence, a short one, hostile HTML). ``fake_site_dir`` is rendered from
 seeded random payloads (tests/viewer/sitefixtures.py) for cases a real build cannot produce:
 NaN targets, a sample without composed maps, HTML inside single tokens.
 Every page opened through ``viewer`` fails its test on a console error, a page error, a JS
@@ -75,7 +75,7 @@ def build_args(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Any) ->
     """SAMPLES file, model, config and cache options shared by build and render in these tests."""
     folder = tmp_path_factory.mktemp("inputs")
     rows = [{"id": "long69", "text": LONG_TEXT}, {"id": "short", "text": "The cat sat."},
-            {"id": "inject", "text": INJECTION}, {"id": "cjk", "text": "猫が座った。"}]
+            {"id": "inject", "text": INJECTION}]
     (folder / "samples.jsonl").write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
     (folder / "ligsite.toml").write_text(CONFIG_TOML, encoding="utf-8")
     return [str(folder / "samples.jsonl"), "--model", str(tiny_model_dir("bert", 12)), "--config",

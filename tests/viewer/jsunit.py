@@ -30,22 +30,27 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def serve_folder(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve ``folder`` on 127.0.0.1 in a daemon thread; returns (server, base URL with slash)."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
 @pytest.fixture(scope="session")
 def unit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Serve a copy of web/ under /web/ plus a blank /index.html; yields the base URL."""
     root = tmp_path_factory.mktemp("jsunit")
     shutil.copytree(WEB, root / "web")
     (root / "index.html").write_text("<!doctype html><meta charset=utf-8><link rel=icon href=data:,><title>unit</title><body></body>")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = serve_folder(root)
+    yield url.rstrip("/")
     server.shutdown()
     server.server_close()
 
 
-def _watch(page: object, problems: list[str]) -> None:
+def watch_page(page: object, problems: list[str]) -> None:
     """Collect console errors, page errors and requests to hosts other than this machine."""
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
@@ -69,7 +74,7 @@ def unit_page(viewer_browser: object, unit_server: str) -> Iterator[object]:
     context = viewer_browser.new_context()
     page = context.new_page()
     problems: list[str] = []
-    _watch(page, problems)
+    watch_page(page, problems)
     page.goto(unit_server + "/index.html")
     yield page
     context.close()
