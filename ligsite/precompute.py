@@ -137,6 +137,7 @@ def _explain_all(todo: list[Sample], config: BuildConfig, progress: bool) -> Ite
                 outcome = Failure(sample, str(error))
             yield sample, outcome  # the caller caches it before the bar moves on
             bar.advance(task)
+        bar.update(task, description="explained")
 
 
 def cached(samples: list[Sample], config: BuildConfig) -> list[Explanation]:
@@ -159,17 +160,18 @@ class _Engine:
     """``explain`` with the model loaded once (an adapter, not a name) and every option bound."""
 
     def __init__(self, config: BuildConfig) -> None:
-        from ligsite.api import explain
+        from ligsite.api import CompletenessWarning, explain
         from ligsite.models.loading import load
 
         self._explain = explain
+        self._warning = CompletenessWarning
         self._config = config
         self._adapter = load(config.model, config.device, config.dtype)
 
     def explain(self, text: str) -> Explanation:
         config = self._config
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # completeness warnings are in the Explanation and the report
+            warnings.simplefilter("ignore", self._warning)  # kept in the Explanation and the report
             return self._explain(
                 text,
                 model=self._adapter,

@@ -73,10 +73,10 @@ def test_pages_builds_caches_renders_figures_and_deploys() -> None:
     cache = next(step for step in build if step.get("uses", "").startswith("actions/cache@"))
     key, restore = cache["with"]["key"], cache["with"]["restore-keys"].strip()
     assert key.startswith(restore) and "hashFiles(env.SAMPLES)" in key[len(restore):]
-    assert "hashFiles('ligsite.toml')" in restore and "steps.engine.outputs.version" in restore
+    assert "hashFiles(env.CONFIG)" in restore and "steps.engine.outputs.version" in restore
     runs = " ".join(step.get("run", "") for step in build)
-    assert 'ligsite build "$SAMPLES"' in runs and 'ligsite figures "$FIGURES" --site site -o site/figures' in runs
-    assert (ROOT / flow["env"]["SAMPLES"]).is_file() and (ROOT / flow["env"]["FIGURES"]).is_file()
+    assert 'ligsite build "$SAMPLES" -o site --config "$CONFIG"' in runs and 'ligsite figures "$FIGURES" --site site -o site/figures' in runs
+    assert all((ROOT / flow["env"][name]).is_file() for name in ("SAMPLES", "CONFIG", "FIGURES"))
     assert build[-1]["uses"].startswith("actions/upload-pages-artifact@") and build[-1]["with"]["path"] == "site"
     deploy = flow["jobs"]["deploy"]
     assert deploy["needs"] == "build" and deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
@@ -106,3 +106,11 @@ def test_ci_scripts_pass_shellcheck() -> None:
     result = subprocess.run([binary, str(ROOT / ".ci" / "setup"), str(ROOT / ".ci" / "run")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pages_config_is_a_valid_build_config() -> None:
+    from ligsite.config import load_config
+
+    flow = workflow("pages.yml")
+    config = load_config(ROOT / flow["env"]["CONFIG"])
+    assert config.model == "sentence-transformers/all-MiniLM-L6-v2" and config.title.startswith("ligsite demo")

@@ -93,6 +93,7 @@ function startViewer() {
     if (history !== "none" && hash !== location.hash) {
       window.history[history === "push" ? "pushState" : "replaceState"](null, "", hash);
     }
+    appliedHash = location.hash;
   }
 
   function update(partial, history = "push") {
@@ -110,7 +111,14 @@ function startViewer() {
     navigator.clipboard.writeText(url).then(() => done("Link copied."), () => done(`Link: ${url}`));
   }
 
-  const fromHash = () => { if (location.hash !== formatHash(state)) update(parseHash(location.hash), "none"); };
+  // Back/forward or an edited hash: the hash is the whole state (absent keys take their defaults).
+  // popstate and hashchange both fire for one step back, so a hash already applied is skipped.
+  let appliedHash = null;
+  const fromHash = () => {
+    if (location.hash === appliedHash || location.hash === formatHash(state)) return;
+    appliedHash = location.hash;
+    update({ ...defaultState(), ...parseHash(location.hash) }, "none");
+  };
   window.addEventListener("popstate", fromHash);
   window.addEventListener("hashchange", fromHash);
   document.addEventListener("keydown", (event) => {

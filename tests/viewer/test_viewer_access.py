@@ -149,3 +149,49 @@ def test_issue3_budgets_hold_with_the_new_controls(viewer, site_url):
     print(f"\nissue-4 switches (ms): {({k: round(v) for k, v in timings.items()})}")
     assert max(timings.values()) <= 300, timings
     assert viewer.page.evaluate("() => document.querySelectorAll('#viz *').length") <= 3000
+
+
+# Every visible element with its own text: its text colour (CSS color, or fill for SVG text) and the
+# first opaque background colour found walking up to the root.
+TEXT_COLOURS = """() => {
+  const opaque = (c) => c && c !== "transparent" && !/rgba\\(.*,\\s*0\\)$/.test(c);
+  const background = (el) => { for (let e = el; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor; if (opaque(c)) return c; }
+    return getComputedStyle(document.documentElement).backgroundColor; };
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const own = Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    if (!own || !box.width || !box.height || el.closest("[hidden], .tooltip, option")) continue;
+    const css = getComputedStyle(el);
+    if (css.visibility === "hidden" || css.display === "none") continue;
+    const fg = el instanceof SVGElement ? css.fill : css.color;
+    out.push({ what: `${el.tagName}#${el.id}.${el.className.baseVal ?? el.className}`, fg, bg: background(el) });
+  }
+  return out;
+}"""
+
+
+def _rgb(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text[text.index("(") + 1:text.index(")")].split(",")[:3])
+
+
+def _contrast(a: str, b: str) -> float:
+    def lum(c: str) -> float:
+        lin = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in _rgb(c)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_visible_text_has_contrast_4_5_in_both_themes(viewer, paper_site, theme):
+    url, _ = paper_site
+    viewer.open(url + f"index.html#sample=paper&theme={theme}&target=3")
+    viewer.page.click("#diagnostics summary")
+    seen = viewer.page.evaluate(TEXT_COLOURS)
+    assert len(seen) > 40
+    low = [(s["what"], s["fg"], s["bg"], round(_contrast(s["fg"], s["bg"]), 2)) for s in seen
+           if _contrast(s["fg"], s["bg"]) < 4.5]
+    assert not low, low
+    assert {"H1#.", "SPAN#.field-name", "P#selection-live.selection-live", "TD#.num"} <= {s["what"] for s in seen}

@@ -52,7 +52,7 @@ def test_single_file_is_one_self_contained_page(single_file):
     assert sorted(p.name for p in single_file.parent.iterdir()) == ["index.html"]
     html = single_file.read_text(encoding="utf-8")
     assert "<script src" not in html and 'type="module"' not in html and "<link rel=\"stylesheet\"" not in html
-    assert html.count('type="application/json" id="ligsite-payload-') == 4
+    assert html.count('type="application/json" id="ligsite-payload-') == 3  # long69, short, inject
 
 
 def test_single_file_works_from_file_url(viewer, single_file):
