@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ligsite.errors import SiteError
 from ligsite.figures_spec import Figure, load_spec, payload_of
 from ligsite.serve import make_server, url_of
@@ -208,8 +210,6 @@ def _diagnostic_line(figure: Figure, site: Path) -> str | None:
     """The L2 comparison of the figure's direct and composed panels, read from the payload."""
     if figure.diagnostic != "l2":
         return None
-    import orjson
-
     manifest = orjson.loads((site / "data" / "manifest.json").read_bytes())
     payload = payload_of(site, manifest, figure.sample)
     direct = next(p for p in figure.panels if p["route"] == "direct")

@@ -17,6 +17,7 @@ Injection safety: sentence text reaches HTML only through Jinja autoescaping or 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -54,6 +55,7 @@ class SiteMeta:
     description: str = ""
     provenance: Mapping[str, Any] = field(default_factory=dict)
     routes: Mapping[str, list[Any]] = field(default_factory=dict)
+    figures: str | None = None  # relative link to a figures page (`ligsite figures`), shown in the header
 
 
 def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bool = False) -> Path:
@@ -64,6 +66,8 @@ def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bo
     """
     for payload in payloads:
         check_payload(payload)
+    if meta.figures is not None and re.match(r"^(/|[A-Za-z][\w+.-]*:)", meta.figures):
+        raise SiteError(f"figures link {meta.figures!r} must be relative to the site, e.g. 'figures/index.html'")
     if not payloads:
         raise SiteError("no samples to render: the site needs at least one payload")
     _check_unique_ids(payloads)
@@ -160,7 +164,8 @@ def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict 
         "title": meta.title, "description": meta.description, "page_title": page_title,
         "page_description": meta.description if sample is None else _clip(sample["text"], 300),
         "provenance": [(PROVENANCE_NAMES.get(k, k), v) for k, v in manifest["provenance"].items()],
-        "version": ligsite.__version__, "base": base, "sample_id": sample["id"] if sample else "",
+        "version": ligsite.__version__, "base": base, "figures": meta.figures,
+        "sample_id": sample["id"] if sample else "",
         "manifest_json": script_json(manifest), "single_file": single,
         "payloads": [(p["id"], script_json(p)) for p in payloads],
         "inline_css": Markup("\n").join(_web_text(n) for n in STYLESHEETS) if single else None,

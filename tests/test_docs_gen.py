@@ -31,11 +31,21 @@ def test_cli_reference_lists_every_command_and_option() -> None:
     assert "| `--port` | int | `8000` |" in text and "| `--out`, `-o` | path | `figures` |" in text
 
 
+def mentioned_commands(text: str) -> set[str]:
+    """``ligsite <word>`` in inline code, and commands run in fenced code blocks (also after &&)."""
+    words = set(re.findall(r"`ligsite ([a-z][a-z-]*)", text))
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+        words |= set(re.findall(r"(?:^|&&)\s*ligsite ([a-z][a-z-]*)", block, flags=re.M))
+    return words
+
+
 def test_docs_mention_only_real_commands() -> None:
     files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    mentioned = {(path.name, word) for path in files
-                 for word in re.findall(r"`ligsite ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))}
-    mentioned |= {(path.name, word) for path in files
-                  for word in re.findall(r"^\s*ligsite ([a-z][a-z-]*)", path.read_text(encoding="utf-8"), re.M)}
-    unknown = sorted((name, word) for name, word in mentioned if word not in commands())
+    unknown = sorted((path.name, word) for path in files
+                     for word in mentioned_commands(path.read_text(encoding="utf-8")) if word not in commands())
     assert not unknown, f"docs mention commands the CLI lacks: {unknown}"
+
+
+def test_command_mentions_are_found_in_inline_code_and_code_blocks() -> None:
+    text = "ligsite writes files; run `ligsite serve site/`.\n```bash\nbash .ci/setup && ligsite build x\nligsite figures y\n```\n"
+    assert mentioned_commands(text) == {"serve", "build", "figures"}

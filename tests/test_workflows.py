@@ -3,6 +3,7 @@ command that CI runs (GitHub Actions and .ci/run) is exactly the README's."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -114,3 +115,18 @@ def test_pages_config_is_a_valid_build_config() -> None:
     flow = workflow("pages.yml")
     config = load_config(ROOT / flow["env"]["CONFIG"])
     assert config.model == "sentence-transformers/all-MiniLM-L6-v2" and config.title.startswith("ligsite demo")
+
+
+def test_every_browser_launch_honours_ligsite_chromium() -> None:
+    """ci.yml and pages.yml point LIGSITE_CHROMIUM at the runner's Chrome; a hard-coded path
+    anywhere would make those runs fail on a machine without Debian's /usr/bin/chromium."""
+    files = [path for path in [*ROOT.glob("ligsite/**/*.py"), *ROOT.glob("tests/**/*.py")]
+             if "executable_path=" in path.read_text(encoding="utf-8")]
+    assert len(files) >= 2, "expected the figures renderer and the viewer tests to launch a browser"
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "LIGSITE_CHROMIUM" in text or "chromium_path()" in text, path
+        assert not re.search(r"executable_path=[\"']", text), f"{path}: hard-coded browser path"
+    from ligsite.figures import chromium_path
+
+    assert chromium_path() == os.environ.get("LIGSITE_CHROMIUM", "/usr/bin/chromium")

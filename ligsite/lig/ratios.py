@@ -66,4 +66,5 @@ def _rescale(c: np.ndarray, new_self: np.ndarray) -> np.ndarray:
     total_c, total_p = c.sum(-2), p.sum(-2)
     usable = np.abs(total_p) > EPS
     factor = np.where(usable, total_c / np.where(usable, total_p, 1.0), 1.0)
+    factor[np.isnan(total_c)] = np.nan  # a target not computed stays a NaN column
     return p * factor[..., None, :]

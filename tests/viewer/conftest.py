@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import http.server
 import threading
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ CONFIG_TOML = f"""
 steps = 2
 [baselines]
 layer = ["zero", "self_input_token", "itb_zero_ratio"]
-composed = [["zero", "zero"], ["self_input_token", "att_itb_a0"], ["itb_map_ratio", "zero"]]
+composed = [["zero", "zero"], ["zero", "att_itb_a0"], ["self_input_token", "att_itb_a0"], ["itb_map_ratio", "zero"]]
 [site]
 title = "{SITE_TITLE}"
 description = "Tiny random BERT & test sentences"
@@ -129,11 +130,12 @@ def fake_site_url(fake_site_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def viewer_browser() -> Iterator[Any]:
-    """Debian's Chromium, launched once per session (never a downloaded browser)."""
+    """Debian's Chromium (or $LIGSITE_CHROMIUM), launched once per session, never a downloaded one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        path = os.environ.get("LIGSITE_CHROMIUM", "/usr/bin/chromium")  # CI may point at google-chrome
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

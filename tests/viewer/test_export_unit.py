@@ -116,3 +116,19 @@ def test_png_is_a_png_at_twice_the_svg_width(unit_page: object, sample: tuple) -
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     width, height = struct.unpack(">II", png[16:24])
     assert width == 2 * int(root.get("width")) and height == 2 * int(root.get("height"))
+
+
+# A fixed 3-token view (values in [source][target] order) for the stored-expectation check.
+GOLDEN_JS = """async () => {
+  const ex = await import('/web/export.js');
+  const view = {n: 3, labels: ['[CLS]', 'a&b', '[SEP]'], domain: 2, legend: 'raw attribution',
+    caption: 'sample golden · route direct, layer baseline zero · layer 4 · token axis · raw: raw attribution',
+    panels: [{layer: 4, values: Float32Array.from([0.5, -2, 0, 1.25, NaN, -0.75, 2, 0.1, -1])}]};
+  return ex.exportSVG({target: 1}, view);
+}"""
+GOLDEN = Path(__file__).parent / "expected" / "export_golden.svg"
+
+
+def test_svg_matches_the_stored_expectation(unit_page: object) -> None:
+    """Byte-for-byte: layout, colours and number formatting only change on purpose."""
+    assert unit_page.evaluate(GOLDEN_JS) == GOLDEN.read_text(encoding="utf-8")

@@ -97,3 +97,12 @@ def test_duplicate_ids_and_no_samples_are_rejected(tmp_path: Path):
         render_site([payload, payload], tmp_path, SiteMeta())
     with pytest.raises(SiteError, match="at least one"):
         render_site([], tmp_path, SiteMeta())
+
+
+def test_figures_link_is_relative_on_every_page(tmp_path: Path):
+    render_site(fixture_payloads()[1:2], tmp_path, SiteMeta(figures="figures/index.html"))
+    assert '<a href="figures/index.html">Figures</a>' in (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert '<a href="../figures/index.html">Figures</a>' in (tmp_path / "s" / "short.html").read_text(encoding="utf-8")
+    for bad in ("https://example.org/f.html", "/figures/index.html", "javascript:alert(1)"):
+        with pytest.raises(SiteError, match="must be relative"):
+            render_site(fixture_payloads()[1:2], tmp_path, SiteMeta(figures=bad))

@@ -53,6 +53,16 @@ def test_composed_baseline_selects_redraw_and_offer_only_existing_pairs(viewer, 
     assert page.is_hidden("#layerBaseline") and page.is_visible("#mlpBaseline")
 
 
+def test_mlp_baseline_select_redraws_the_composed_map(viewer, site_url, site_dir):
+    viewer.open(site_url + "index.html#sample=short&route=composed&attBaseline=zero&mlpBaseline=zero&layer=6")
+    assert viewer.page.eval_on_selector_all("#mlpBaseline option", "os => os.map(o => o.value)") == [
+        "zero", "att_itb_a0"]
+    before = viewer.checksum()
+    viewer.page.select_option("#mlpBaseline", "att_itb_a0")
+    viewer.page.wait_for_function("(c) => document.querySelector('#matrix').dataset.checksum !== c", arg=before)
+    assert viewer.checksum() == expected_checksum(payload_of(site_dir, "short"), "composed:zero+att_itb_a0", 6)
+
+
 def test_sample_select_changes_the_axis_tokens_and_values(viewer, site_url, site_dir):
     viewer.open(site_url + "index.html")
     viewer.page.select_option("#sample", "short")
