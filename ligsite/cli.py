@@ -42,6 +42,87 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---- engine commands (explain, boundaries) ----------------------------------------------------
+# Each explain option maps to the explain() parameter of the same name (--dtype <-> dtype);
+# --baseline-<g> maps to baselines["<g>"]; lists are comma-separated. tests/test_cli_explain.py
+# checks the mapping.
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _csv_ints(value: str | None, option: str) -> list[int] | None:
+    from ligsite.errors import InputError
+
+    try:
+        return None if value is None else [int(part) for part in _csv(value) or []]
+    except ValueError:
+        raise InputError(f"{option} expects comma-separated integers such as 0,5; got {value!r}") from None
+
+
+def _steps(value: str) -> int | str:
+    from ligsite.errors import InputError
+
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"--steps expects a positive integer or 'auto'; got {value!r}") from None
+
+
+@app.command("explain")
+@friendly
+def explain_command(
+    text: Annotated[str, typer.Argument(help="the sentence to explain", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write the JSON here (default: stdout)", show_default=False)] = None,
+    model: Annotated[str, typer.Option(help="hub id or local folder")] = "sentence-transformers/all-MiniLM-L6-v2",
+    steps: Annotated[str, typer.Option(help="quadrature nodes, or 'auto'")] = "32",
+    granularity: Annotated[str, typer.Option(help="'all' or a comma list of att, mlp, layer")] = "all",
+    baseline_att: Annotated[str | None, typer.Option(help="comma list (default: all valid)", show_default=False)] = None,
+    baseline_mlp: Annotated[str | None, typer.Option(help="comma list (default: all valid)", show_default=False)] = None,
+    baseline_layer: Annotated[str | None, typer.Option(help="comma list (default: all valid)", show_default=False)] = None,
+    layers: Annotated[str | None, typer.Option(help="block indices, e.g. 0,5 (default: all)", show_default=False)] = None,
+    targets: Annotated[str | None, typer.Option(help="token indices, e.g. 1,2 (default: all)", show_default=False)] = None,
+    quadrature: Annotated[str, typer.Option(help="gauss-legendre, gauss-legendre-graded or trapezoid-captum")] = "gauss-legendre",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    dtype: Annotated[str, typer.Option(help="IG arithmetic: float32 or float64")] = "float32",
+    tolerance: Annotated[float, typer.Option(help="completeness tolerance |ratio - 1|")] = 0.02,
+) -> None:
+    """Explain one sentence: LIG attributions as Explanation JSON (docs/explanation-format.md)."""
+    import orjson
+
+    from ligsite.api import explain
+
+    given = {"att": _csv(baseline_att), "mlp": _csv(baseline_mlp), "layer": _csv(baseline_layer)}
+    exp = explain(
+        text, model=model, steps=_steps(steps),
+        granularity="all" if granularity == "all" else _csv(granularity),
+        baselines={g: names for g, names in given.items() if names is not None} or None,
+        layers=_csv_ints(layers, "--layers"), targets=_csv_ints(targets, "--targets"),
+        quadrature=quadrature, device=device, dtype=dtype, tolerance=tolerance,
+    )
+    if out is None:
+        sys.stdout.write(orjson.dumps(exp.to_dict()).decode() + "\n")
+        return
+    exp.save(out)
+    typer.echo(f"wrote {out}: {len(exp.tokens)} tokens, layers {exp.layers}, runs {', '.join(exp.runs)}")
+
+
+@app.command("boundaries")
+@friendly
+def boundaries_command(
+    model: Annotated[str, typer.Argument(help="hub id or local folder")] = "sentence-transformers/all-MiniLM-L6-v2",
+    load_weights: Annotated[bool, typer.Option("--load-weights", help="load the model too (checks weights, adds identity)")] = False,
+) -> None:
+    """Family, block count, sizes, granularities and named boundaries of a model, as JSON."""
+    import orjson
+
+    from ligsite.api import describe_boundaries
+
+    info = describe_boundaries(model, load_weights=load_weights)
+    sys.stdout.write(orjson.dumps(info, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
 
 
 # ---- site commands (build, compute, render) ---------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,3 @@ def parse_steps(value: str | None) -> int | str | None:
     except ValueError:
         raise ConfigError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
 
-
-def field_help() -> dict[str, str]:
-    """Field name -> help text (docs/config.md and the CLI use the same words)."""
-    return {item.name: item.metadata.get("help", "") for item in fields(BuildConfig)}

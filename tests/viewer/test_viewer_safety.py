@@ -38,6 +38,9 @@ def test_site_title_with_html_is_escaped(viewer, site_url):  # the title comes f
     assert viewer.page.title() == "Viewer <b>test</b> site"
     assert viewer.page.text_content("h1") == "Viewer <b>test</b> site"
     assert viewer.page.locator("h1 b").count() == 0
+    assert viewer.page.text_content(".description") == "Tiny random BERT & test sentences"
+    provenance = viewer.page.text_content("#provenance")
+    assert "steps: 2" in provenance and "quadrature: gauss-legendre" in provenance and "ligsite: 0.1.0" in provenance
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,185 @@
+"""``python -m ligsite.bench``: the engine against the original's strategy and a plain loop.
+
+On all-MiniLM-L6-v2 (CPU unless --device), for a ~12- and a ~40-token sentence, one block,
+every granularity and raw baseline (ratio variants are post-processing, timed apart):
+
+- engine:   ``ligsite.lig`` routes (projection-space paths, row-j-only FFN, all targets/heads
+            batched);
+- original: per target (att: per target and head) all nodes in one batch through the whole
+            boundary function, autograd back to z;
+- plain:    one ``torch.autograd.grad`` per target (and head) and node; timed on a subset of
+            targets and extrapolated when slow (the output says so).
+
+FLOP counts are those of the literal definition (the original's work); "GFLOP/s" divides them
+by each strategy's time, next to a plain float32 matmul measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ligsite.lig.completeness import ROUTES
+from ligsite.lig.ratios import itb_map_ratio, itb_zero_ratio
+from ligsite.lig.quadrature import gauss_legendre
+from ligsite.models.loading import DEFAULT_MODEL, load
+
+SENTENCES = {
+    12: "The old man quietly fed the pigeons in the park.",
+    40: ("In the late afternoon, after the long meeting about budgets and hiring had finally "
+         "ended, the tired engineers walked slowly to the small cafe across the street."),
+}
+RUNS = [("att", "zero"), ("att", "self_input_token"), ("mlp", "zero"), ("mlp", "att_itb_a0"),
+        ("layer", "zero"), ("layer", "self_input_token")]
+
+
+def matmul_gflops(device: torch.device, size: int = 1024, repeat: int = 10) -> float:
+    """Achieved GFLOP/s of a plain float32 matmul on this machine, now."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * repeat / (time.perf_counter() - start) / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def boundary_fn(block, z: Tensor, granularity: str, j: int, head: int) -> Callable[[Tensor], Tensor]:
+    """The literal boundary function of target j (att: and head) on a batch of inputs."""
+    positions = torch.arange(z.shape[0], device=z.device)
+    if granularity == "layer":
+        return lambda x: block.layer(x)[..., j, :]
+    if granularity == "att":
+        return lambda x: block.attend(*block.project(x), positions.expand(*x.shape[:-2], -1))[..., j, head, :]
+    return lambda u: block.finish(u, z[j].expand(*u.shape[:-1], -1))
+
+
+def path_ends(block, z: Tensor, granularity: str, baseline: str, j: int) -> tuple[Tensor, Tensor]:
+    """(start, end) of target j's path in the boundary function's input space."""
+    if granularity != "mlp":
+        start = torch.zeros_like(z) if baseline == "zero" else z[j].expand_as(z)
+        return start, z
+    q, k, v = block.project(z)
+    u = block.attend(q, k, v, torch.arange(z.shape[0], device=z.device))[j].flatten()
+    return (v[j].flatten() if baseline == "att_itb_a0" else torch.zeros_like(u)), u
+
+
+def literal_ig(f: Callable[[Tensor], Tensor], start: Tensor, end: Tensor, nodes: np.ndarray,
+               weights: np.ndarray, batched: bool) -> Tensor:
+    """IG of ‖f(x(α)) − f(start)‖: all nodes in one batch (original) or one grad per node (plain)."""
+    reference = f(start.unsqueeze(0)).detach()[0]
+    alpha = torch.as_tensor(nodes, dtype=end.dtype, device=end.device)
+    weight = torch.as_tensor(weights, dtype=end.dtype, device=end.device)
+    shape = (-1,) + (1,) * end.dim()
+    if batched:
+        x = (start + alpha.view(shape) * (end - start)).requires_grad_(True)  # [n, ...]
+        loss = ((f(x) - reference).norm(dim=-1) * weight).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+        return (end - start) * grad.sum(0)
+    total = torch.zeros_like(end)
+    for a, w in zip(alpha, weight):
+        x = (start + a * (end - start)).unsqueeze(0).requires_grad_(True)
+        (grad,) = torch.autograd.grad((f(x) - reference).norm(), x)
+        total += w * grad[0]
+    return (end - start) * total
+
+
+def time_literal(block, z: Tensor, granularity: str, baseline: str, nodes, weights, batched: bool,
+                 budget_s: float) -> tuple[float, bool, Tensor | None]:
+    """Seconds for every (target[, head]) pair; extrapolated from a prefix when over budget."""
+    heads = block.n_heads if granularity == "att" else 1
+    pairs = [(j, h) for j in range(z.shape[0]) for h in range(heads)]
+    spent, done, outs = 0.0, 0, []
+    for j, h in pairs:
+        start, end = path_ends(block, z, granularity, baseline, j)
+        f = boundary_fn(block, z, granularity, j, h)
+        t0 = time.perf_counter()
+        outs.append(literal_ig(f, start, end, nodes, weights, batched))
+        spent += time.perf_counter() - t0
+        done += 1
+        if spent > budget_s and done < len(pairs):
+            return spent * len(pairs) / done, True, None
+    return spent, False, torch.stack(outs)
+
+
+def literal_flops(block, t: int, granularity: str, n: int) -> float:
+    """FLOPs of the literal definition for all targets: forward + backward ≈ 3 x forward."""
+    d, h = block.hidden_size, block.n_heads
+    ffn = 2 * d * 4 * d * 2  # MiniLM-style FFN width 4D
+    per_row = {"layer": 2 * 4 * d * d + ffn + 4 * t * d, "att": 2 * 3 * d * d + 4 * t * d,
+               "mlp": 2 * d * d + ffn}[granularity]
+    rows = {"layer": t * n * t, "att": t * h * n * t, "mlp": t * n}[granularity]
+    return 3.0 * per_row * rows
+
+
+def bench(model: str, layer: int, steps: int, device: str, budget_s: float, lengths: list[int]) -> None:
+    adapter = load(model, device, "float32")
+    dev = adapter.device
+    rate = matmul_gflops(dev)
+    print(f"model {adapter.name}, block {layer}, {steps} Gauss-Legendre nodes, float32, {dev}, "
+          f"{torch.get_num_threads()} threads; plain matmul: {rate:.1f} GFLOP/s")
+    nodes, weights = gauss_legendre(steps)
+    for length in lengths:
+        tokens = adapter.tokenize(SENTENCES[length])
+        z = adapter.forward(tokens.input_ids).z[layer]  # [T, D]
+        block, t = adapter.block(layer), z.shape[0]
+        targets = torch.arange(t, device=dev)
+        print(f"\n{t} tokens  {'run':26s} {'engine s':>9s} {'original s':>11s} {'plain s':>10s} "
+              f"{'x original':>10s} {'x plain':>9s} {'engine GF/s':>11s} {'orig GF/s':>9s}")
+        raw = {}
+        for granularity, baseline in RUNS:
+            route = ROUTES[granularity][0]
+            engine = _timed(lambda: raw.__setitem__((granularity, baseline), route(block, z, targets, baseline, nodes, weights)), dev)
+            original, _, _ = time_literal(block, z, granularity, baseline, nodes, weights, True, budget_s)
+            plain, extrapolated, _ = time_literal(block, z, granularity, baseline, nodes, weights, False, budget_s)
+            flops = literal_flops(block, t, granularity, steps)
+            mark = "*" if extrapolated else " "
+            print(f"{'':10s}{granularity + ':' + baseline:26s} {engine:9.3f} {original:11.3f} {plain:9.2f}{mark} "
+                  f"{original / engine:10.1f} {plain / engine:9.1f} {flops / engine / 1e9:11.1f} {flops / original / 1e9:9.1f}")
+        _post_processing(raw, adapter.forward(tokens.input_ids).attention[layer])
+    print("\n* plain loop timed on a prefix of the (target, head) pairs and extrapolated.")
+
+
+def _post_processing(raw: dict, attention: Tensor) -> None:
+    """Ratio variants from the raw runs (numpy): they cost milliseconds, not IG runs."""
+    itb = raw[("att", "self_input_token")][0].permute(2, 1, 0).cpu().numpy()  # [H, T_src, T_tgt]
+    zero = raw[("att", "zero")][0].permute(2, 1, 0).cpu().numpy()
+    probs = torch.diagonal(attention, dim1=-2, dim2=-1).cpu().numpy()
+    start = time.perf_counter()
+    itb_zero_ratio(itb, zero)
+    itb_map_ratio(itb, probs)
+    print(f"{'':10s}{'att ratio variants (both)':26s} {time.perf_counter() - start:9.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--layer", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--lengths", default="12,40", help="sentence lengths to run: 12 and/or 40")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per literal loop before extrapolating")
+    args = parser.parse_args()
+    bench(args.model, args.layer, args.steps, args.device, args.budget, [int(x) for x in args.lengths.split(",")])
+
+
+if __name__ == "__main__":
+    main()
