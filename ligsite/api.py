@@ -189,7 +189,10 @@ def _indices(values: Iterable[int] | None, size: int, what: str, context: str) -
     """Sorted unique indices in [0, size); None means all of them."""
     if values is None:
         return list(range(size))
-    chosen = sorted({int(v) for v in values})
+    try:
+        chosen = sorted({int(v) for v in values})
+    except (TypeError, ValueError):
+        raise InputError(f"{what}s must be integers, got {values!r}") from None
     bad = [v for v in chosen if not 0 <= v < size]
     if bad or not chosen:
         shown = bad[0] if bad else "none"

@@ -49,6 +49,7 @@ class BuildConfig:
     )
     title: str = field(default="ligsite", metadata={"help": "site title"})
     description: str = field(default="", metadata={"help": "one paragraph under the title"})
+    figures: str | None = field(default=None, metadata={"help": "relative link to a figures page, e.g. figures/index.html"})
     cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
 
     def __post_init__(self) -> None:
@@ -69,7 +70,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
     "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
          "device": "device", "dtype": "dtype", "cache_dir": "cache_dir"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
-    "site": {"title": "title", "description": "description"},
+    "site": {"title": "title", "description": "description", "figures": "figures"},
 }
 
 
@@ -121,7 +122,7 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         values["composed"] = tuple(_unique(pairs))
     if "cache_dir" in values:
         values["cache_dir"] = Path(values["cache_dir"])
-    for name in ("model", "quadrature", "device", "dtype", "title", "description"):
+    for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures"):
         if name in values and not isinstance(values[name], str):
             raise ConfigError(f"{where}: {name} must be a string, got {values[name]!r}")
     return replace(base, **values)

@@ -70,6 +70,7 @@ def site_meta(config: BuildConfig, first: Explanation) -> SiteMeta:
     return SiteMeta(
         title=config.title,
         description=config.description,
+        figures=config.figures,
         provenance={key: info[key] for key in ("model", "steps", "quadrature", "dtype", "ligsite")},
         routes={"direct": list(config.layer_baselines), "composed": [list(pair) for pair in config.composed]},
     )

@@ -175,3 +175,11 @@ def test_half_precision_model_does_not_crash(tmp_path):
     folder = build_tiny_model("bert", tmp_path / "bf16", dtype=torch.bfloat16)
     exp = explain(TEXT, model=str(folder), steps=4, granularity="layer", baselines={"layer": ["self_input_token"]})
     assert np.isfinite(exp.z2z(0, "self_input_token")).all()
+
+
+def test_public_api_names_are_importable_from_the_package():
+    import ligsite
+    from ligsite.models.describe import describe_boundaries
+
+    assert ligsite.explain is explain and ligsite.Explanation is Explanation
+    assert ligsite.describe_boundaries is describe_boundaries

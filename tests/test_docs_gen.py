@@ -49,3 +49,14 @@ def test_docs_mention_only_real_commands() -> None:
 def test_command_mentions_are_found_in_inline_code_and_code_blocks() -> None:
     text = "ligsite writes files; run `ligsite serve site/`.\n```bash\nbash .ci/setup && ligsite build x\nligsite figures y\n```\n"
     assert mentioned_commands(text) == {"serve", "build", "figures"}
+
+
+def test_readme_family_table_is_the_registry() -> None:
+    from ligsite.models.registry import FAMILIES
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {row.split("|")[1].strip(): set(re.findall(r"`([a-z0-9-]+)`", row.split("|")[2]))
+            for row in text.splitlines() if row.startswith("| att, mlp") or row.startswith("| layer only")}
+    full = {t for t, adapter in FAMILIES.items() if "att" in adapter.granularities}
+    assert rows == {"att, mlp, layer, composed": full,
+                    "layer only (through the block's own forward)": set(FAMILIES) - full}

@@ -35,7 +35,8 @@ def site(tiny_model_dir, tmp_path_factory: pytest.TempPathFactory) -> Path:
     samples = folder / "samples.txt"
     samples.write_text("\n".join([*texts, "A second sentence keeps the sample menu honest."]) + "\n")
     command = [sys.executable, "-m", "ligsite", "build", str(samples), "-o", str(folder / "site"),
-               "--model", str(tiny_model_dir("bert", 4)), "--steps", "4", "--cache-dir", str(folder / "cache")]
+               "--model", str(tiny_model_dir("bert", 4)), "--steps", "4", "--cache-dir", str(folder / "cache"),
+               "--config", str(ROOT / "examples" / "ligsite.toml")]  # the Pages config: links the figures page
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=folder)
     assert result.returncode == 0, result.stderr
     return folder / "site"
@@ -64,6 +65,12 @@ def test_example_spec_writes_svg_png_and_a_figures_page(rendered: Path) -> None:
     page = (rendered / "index.html").read_text()
     assert '<img src="layer-stack.svg"' in page and 'href="direct-vs-composed.png"' in page
     assert 'href="../index.html#sample=8090ccfd0c&amp;route=direct' in page
+
+
+def test_site_pages_link_the_figures_page_that_figures_writes(site: Path, rendered: Path) -> None:
+    assert 'href="figures/index.html"' in (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="../figures/index.html"' in (site / "s" / "8090ccfd0c.html").read_text(encoding="utf-8")
+    assert (site / "figures" / "index.html").resolve() == (rendered / "index.html").resolve()
 
 
 def test_layer_stack_has_every_layer_as_vector_cells_and_tokens_as_text(site: Path, rendered: Path) -> None:

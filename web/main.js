@@ -2,9 +2,9 @@
 // exposes window.ligsite (the automation interface in docs/architecture.md).
 
 import { defaultState, parseHash, formatHash } from "./state.js";
-import { choicesOf, resolveState } from "./options.js";
+import { choicesOf, resolveState, mapKeyOf } from "./options.js";
 import { readManifest, loadPayload } from "./data.js";
-import { viewProps } from "./view.js";
+import { viewProps, decodedMap } from "./view.js";
 import { createControls } from "./controls.js";
 import { createOverview } from "./overview.js";
 import { createHeatmap } from "./heatmap.js";
@@ -87,6 +87,10 @@ function startViewer() {
       next.target = targetOnAxis(next.target, state.axis, next.axis, sample.payload);
     }
     next = resolveState(next, sample.choices);
+    if (!sample.decoded.has(mapKeyOf(next))) {  // decode in its own task: no long task from decode + draw
+      decodedMap(sample, mapKeyOf(next));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
     render(next, sample);
     state = next;
     const hash = formatHash(state);

@@ -4,6 +4,15 @@
 import { checksum } from "./data.js";
 import { paintCells, sizeCanvas, cellAt } from "./heatmap.js";
 
+// The checksum of all layers is computed once per matrices array (switching layer or target
+// redraws the same arrays).
+const overviewSums = new WeakMap();
+
+function overviewChecksum(matrices) {
+  if (!overviewSums.has(matrices)) overviewSums.set(matrices, checksum(matrices));
+  return overviewSums.get(matrices);
+}
+
 // container -> {render(props)}; props: {layers, matrices, size, scale, panel, selected}
 export function createOverview(container, handlers) {
   const grid = d3.select(container).append("div").attr("class", "overview-grid").attr("id", "overview");
@@ -47,7 +56,7 @@ export function createOverview(container, handlers) {
         const box = { x: 0, y: 0, w: props.panel, h: props.panel };
         paintCells(ctx, props.matrices[position], props.size, props.size, props.scale, box);
       });
-    grid.attr("data-checksum", checksum(props.matrices)).classed("is-large", props.large);
+    grid.attr("data-checksum", overviewChecksum(props.matrices)).classed("is-large", props.large);
   }
   return { render };
 }

@@ -4,8 +4,10 @@ Every route takes one block, its real input ``z`` [T, D], the target positions [
 baseline, and returns per-target source scores and ``L(x)``. Where the block's projections are
 affine (post-LN encoders), the path is walked in projection space: q, K, V of the two ends are
 interpolated (exact for an affine map) and a source's score is read off the K, V (and, at the
-target, q and residual) attributions, because ``(z_i − z'_i) W = ΔK_i``. Otherwise the block
-input itself is interpolated.
+target, q and residual) attributions, because ``(z_i − z'_i) W = ΔK_i``. This relies on the
+projections being row-wise and position-free (true of post-LN encoders, whose positions enter
+before block 0): the ITB start's projected rows are then row j's, broadcast. Otherwise the
+block input itself is interpolated.
 """
 
 from __future__ import annotations
@@ -16,10 +18,6 @@ from torch import Tensor
 
 from ligsite.lig.ig import integrate
 from ligsite.models.base import Block
-
-RAW_BASELINES = {"att": ("zero", "self_input_token"), "mlp": ("zero", "att_itb_a0"),
-                 "layer": ("zero", "self_input_token")}
-
 
 def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
                 weights: np.ndarray) -> tuple[Tensor, Tensor]:

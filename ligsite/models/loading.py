@@ -125,7 +125,9 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
     block into the arithmetic dtype. The forward cache is always in the arithmetic dtype.
     """
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # ligsite draws its own progress; keep stderr to errors
     source, want = resolve(model), arithmetic_dtype(dtype)
     cls = adapter_class(load_config(model).model_type)
     try:

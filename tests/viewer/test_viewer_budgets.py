@@ -43,8 +43,8 @@ def test_budgets_hold_for_69_tokens_and_12_layers(viewer, site_url, record_prope
     timings = {f"{sel}={value}": page.evaluate(TIME_CHANGE, [sel, value]) for sel, value in SWITCHES}
     elements = page.evaluate("() => document.querySelectorAll('#viz *').length")
     longtasks = page.evaluate("() => window.__longtasks")
-    assert viewer.tokens() == [f"w{k}" for k in range(1, 68)][:0] + viewer.tokens()  # drawn
-    assert len(viewer.tokens()) == 69 and page.evaluate("() => window.ligsite.getState().layer") == 5
+    assert len(viewer.tokens()) == 69 and viewer.tokens()[:3] == ["[CLS]", "the", "quick"]
+    assert page.evaluate("() => window.ligsite.getState()")["layer"] == 5  # every switch landed
     record_property("budgets", {"first_ms": first, "switch_ms": timings, "elements": elements, "longtasks": longtasks})
     print(f"\nfirst render {first:.0f} ms; switches {({k: round(v) for k, v in timings.items()})}; "
           f"{elements} elements; long tasks {longtasks}")
