@@ -47,6 +47,7 @@ def explain(
 
     ``granularity``: "all" (what the model supports) or a subset of ("att", "mlp", "layer").
     ``baselines``: per granularity, default all valid ones. ``steps``: nodes, or "auto".
+    ``device`` applies when the model is loaded here; a given adapter runs where it lives.
     """
     _check_settings(steps, quadrature, tolerance)
     torch_dtype = arithmetic_dtype(dtype)
@@ -67,7 +68,8 @@ def explain(
     exp = Explanation(
         text=text, tokens=tokens.tokens, word_ids=tokens.word_ids, model=adapter.name,
         model_identity=adapter.identity, model_type=adapter.model_type, n_heads=adapter.n_heads,
-        layers=layer_list, targets=target_list, steps=steps, quadrature=quadrature, dtype=dtype,
+        layers=layer_list, targets=target_list, steps=steps if steps == "auto" else int(steps),
+        quadrature=quadrature, dtype=str(torch_dtype).removeprefix("torch."),
         tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
         ligsite_version=__version__,
     )

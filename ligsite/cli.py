@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -92,16 +93,20 @@ def explain_command(
     """Explain one sentence: LIG attributions as Explanation JSON (docs/explanation-format.md)."""
     import orjson
 
-    from ligsite.api import explain
+    from ligsite.api import CompletenessWarning, explain
 
     given = {"att": _csv(baseline_att), "mlp": _csv(baseline_mlp), "layer": _csv(baseline_layer)}
-    exp = explain(
-        text, model=model, steps=_steps(steps),
-        granularity="all" if granularity == "all" else _csv(granularity),
-        baselines={g: names for g, names in given.items() if names is not None} or None,
-        layers=_csv_ints(layers, "--layers"), targets=_csv_ints(targets, "--targets"),
-        quadrature=quadrature, device=device, dtype=dtype, tolerance=tolerance,
-    )
+    with warnings.catch_warnings():  # completeness warnings become yellow lines below
+        warnings.simplefilter("ignore", CompletenessWarning)
+        exp = explain(
+            text, model=model, steps=_steps(steps),
+            granularity="all" if granularity == "all" else _csv(granularity),
+            baselines={g: names for g, names in given.items() if names is not None} or None,
+            layers=_csv_ints(layers, "--layers"), targets=_csv_ints(targets, "--targets"),
+            quadrature=quadrature, device=device, dtype=dtype, tolerance=tolerance,
+        )
+    for line in exp.warnings:
+        typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
     if out is None:
         sys.stdout.write(orjson.dumps(exp.to_dict()).decode() + "\n")
         return

@@ -13,18 +13,26 @@ export function createLegend(container) {
   const ticks = svg.append("g").attr("class", "legend-ticks");
   const caption = root.append("p").attr("class", "legend-text");
 
-  function render({ scale, normalization, units, scope }) {
+  let drawn = null;
+
+  // perPanel: every overview panel has its own range, so the ticks read −max / +max.
+  function render({ scale, normalization, units, scope, perPanel, mode }) {
+    const text = `${normalization}; ${units}; ${scope}. Blue: negative, red: positive, grey: not computed; ` +
+      "outlined: the self cell (source = target).";
+    const key = JSON.stringify([scale.domain, text, perPanel, mode]);
+    if (key === drawn) return;  // nothing changed: no DOM writes (layer / target switches)
+    drawn = key;
     gradient.selectAll("stop").data(d3.range(STOPS)).join("stop")
       .attr("offset", (k) => `${(100 * k) / (STOPS - 1)}%`)
       .attr("stop-color", (k) => scale.css(scale.domain[0] + (2 * scale.bound * k) / (STOPS - 1)));
-    const values = [scale.domain[0], 0, scale.domain[1]];
+    const values = perPanel ? ["−max", "0", "+max"] : [scale.domain[0], 0, scale.domain[1]].map(formatValue);
     ticks.selectAll("text").data(values).join("text")
       .attr("x", (v, k) => 10 + 110 * k).attr("y", 28)
       .attr("text-anchor", (v, k) => ["start", "middle", "end"][k])
-      .text((v) => formatValue(v));
-    caption.text(`${normalization}; ${units}; ${scope}. Blue: negative, red: positive, grey: not computed; ` +
-      "outlined: the self cell (source = target).");
-    root.attr("data-range", JSON.stringify(scale.domain)).attr("data-normalization", normalization);
+      .text((v) => v);
+    caption.text(text);
+    root.attr("data-range", perPanel ? "per-layer" : JSON.stringify(scale.domain))
+      .attr("data-normalization", normalization).attr("data-scale", mode);
   }
   return { render };
 }

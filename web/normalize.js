@@ -10,7 +10,7 @@ import { STATE_ENUMS } from "./state.js";
 const NORM_CHOICES = STATE_ENUMS.norm;
 
 const NORM_LEGENDS = {
-  "raw": "raw attribution (signed, units of the target's output change)",
+  "raw": "raw attribution (signed)",
   "share": "share of the target's Σ|v| over sources (signed; |column| sums to 1)",
   "share-noself": "share of the target's Σ|v| over other sources (self excluded; |column| sums to 1)",
 };

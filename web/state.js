@@ -3,23 +3,25 @@
 
 export const STATE_KEYS = [
   "sample", "route", "layerBaseline", "attBaseline", "mlpBaseline",
-  "layer", "target", "norm", "hideSelf", "axis", "theme",
+  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme",
 ];
 
 export const STATE_ENUMS = {
   route: ["direct", "composed"],
   norm: ["raw", "share", "share-noself"],
   axis: ["token", "word"],
+  scale: ["shared", "layer"],
   theme: ["auto", "light", "dark"],
 };
 
 // Keys left out of the hash while they hold their default, so shared links stay short.
-const QUIET_DEFAULTS = { norm: "raw", hideSelf: 0, axis: "token", theme: "auto" };
+const QUIET_DEFAULTS = { norm: "raw", hideSelf: 0, axis: "token", scale: "shared", theme: "auto" };
 
 export function defaultState() {
   return {
     sample: null, route: "direct", layerBaseline: null, attBaseline: null, mlpBaseline: null,
-    layer: null, target: null, norm: "raw", hideSelf: 0, axis: "token", theme: "auto",
+    layer: null, target: null, norm: "raw", hideSelf: 0, axis: "token", scale: "shared",
+    theme: "auto",
   };
 }
 

@@ -28,7 +28,44 @@ export function routeTitle(state) {
 }
 
 function cellSize(size, width) {
-  return Math.max(6, Math.min(18, Math.floor((width - 120) / size)));
+  return Math.max(6, Math.min(32, Math.floor((width - 160) / size)));
+}
+
+// The colour scale of every stored layer position: one shared scale (±max over all layers) or,
+// with state.scale = "layer", each layer's own ±max (cached on the shown map), so faint layers
+// stay readable. Returns {scales (one per layer), shared (bool)}.
+export function layerScales(map, mode) {
+  if (mode !== "layer") return { scales: map.display.map(() => map.scale), shared: true };
+  if (!map.layerScales) map.layerScales = map.layers.map((values) => divergingScale(maxAbs([values])));
+  return { scales: map.layerScales, shared: false };
+}
+
+// Overview panel size: all layers in one row when they fit at >= 64 px, 4 per row when large.
+function panelSize(width, count, large) {
+  const frame = 14;  // panel padding + border + grid gap
+  if (large) return Math.max(140, Math.min(300, Math.floor(width / 4) - frame));
+  return Math.max(64, Math.min(96, Math.floor(width / count) - frame));
+}
+
+function legendProps(state, map, colour, layer, all) {
+  const perPanel = !colour.shared && all;
+  const scale = colour.shared ? map.scale : colour.scales[layer.position];
+  const scope = colour.shared ? `colour range ±max over all ${map.display.length} layers of this map (shared)`
+    : perPanel ? "colour range: each layer its own ±max (written under each panel)"
+      : `colour range ±max of layer ${layer.id} only (per-layer scale)`;
+  return {
+    scale, perPanel, scope, normalization: map.legend, mode: colour.shared ? "shared" : "layer",
+    units: state.norm !== "raw" ? "unitless, a row's |values| sum to 1"
+      : state.route === "direct" ? "units: ‖Δ block output‖ of the target, a row sums to it"
+        : "units: ATT × MLP products of norms (compare shapes with direct, not sizes)",
+  };
+}
+
+const diagonals = new Map();
+
+function diagonalOf(size) {  // the self cells [k, k], one array per size (kept across renders)
+  if (!diagonals.has(size)) diagonals.set(size, Array.from({ length: size }, (_, k) => [k, k]));
+  return diagonals.get(size);
 }
 
 export function viewProps(state, sample, width) {
@@ -41,27 +78,25 @@ export function viewProps(state, sample, width) {
   const position = all ? payload.layers.length - 1 : payload.layers.indexOf(state.layer);
   const cell = cellSize(size, width);
   const target = state.target;
-  const diagonal = tokens.map((token, k) => [k, k]);
+  const colour = layerScales(map, state.scale);
+  const layer = { position, id: payload.layers[position] };
   return {
     title: `${all ? "All layers" : `Layer ${state.layer}`} · ${routeTitle(state)}`,
     overview: {
-      layers: payload.layers, matrices: map.display, size, scale: map.scale, selected: state.layer,
-      large: all, panel: all ? Math.max(140, Math.min(300, Math.floor((width - 40) / 4))) : 96,
+      layers: payload.layers, matrices: map.display, size, scales: colour.scales, selected: state.layer,
+      large: all, panel: panelSize(width, payload.layers.length, all), ranges: !colour.shared,
     },
     matrix: all ? null : {
       values: map.display[position], rows: size, cols: size, cellWidth: cell, cellHeight: cell,
-      rowLabels: tokens, colLabels: tokens, outlines: diagonal,
-      highlightRows: target === null ? [] : [target], scale: map.scale,
+      rowLabels: tokens, colLabels: tokens, outlines: diagonalOf(size),
+      highlightRows: target === null ? [] : [target], scale: colour.scales[position],
     },
-    legend: {
-      scale: map.scale, normalization: map.legend,
-      units: state.norm === "raw" ? "units: the target's ‖Δ block output‖, a row sums to it"
-        : "units: fraction of the target's Σ|v|, a row's |values| sum to 1",
-      scope: "colour range ±max over all layers of this map",
-    },
+    legend: legendProps(state, map, colour, layer, all),
     focus: {
-      target, tokens, layers: payload.layers, matrices: map.display, size, scale: map.scale,
-      rankPosition: position, k: TOP_K, cell: Math.max(6, Math.min(12, cell)),
+      target, tokens, layers: payload.layers, matrices: map.display, size,
+      scale: colour.shared ? map.scale : colour.scales, rankScale: colour.scales[position],
+      rankPosition: position, k: TOP_K, cell: Math.max(6, Math.min(16, cell)),
+      share: state.norm !== "raw",
     },
   };
 }

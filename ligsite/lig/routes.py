@@ -1,13 +1,16 @@
 """The three routes of METHOD.md (att z→u, mlp u→z, layer z→z), each fed to the same IG core.
 
 Every route takes one block, its real input ``z`` [T, D], the target positions [J] and a raw
-baseline, and returns per-target source scores and ``L(x)``. Where the block's projections are
-affine (post-LN encoders), the path is walked in projection space: q, K, V of the two ends are
-interpolated (exact for an affine map) and a source's score is read off the K, V (and, at the
-target, q and residual) attributions, because ``(z_i − z'_i) W = ΔK_i``. This relies on the
-projections being row-wise and position-free (true of post-LN encoders, whose positions enter
-before block 0): the ITB start's projected rows are then row j's, broadcast. Otherwise the
-block input itself is interpolated.
+baseline, and returns per-target source scores and ``L(x)``.
+
+Where the block's projections are affine (post-LN encoders) the path is walked in projection
+space: q, K, V move linearly between their values at the two ends, so each (source, head) gets
+a scalar gate in place of α, and the IG of a gate is exactly that source's share
+``⟨ΔK_i, ∫ ∂L/∂K_i⟩`` (because ``(z_i − z'_i) W_K = ΔK_i``); q and the residual row count at
+i = j. This needs the projections to be row-wise and position-free (post-LN encoders add
+positions before block 0): the ITB start's projected rows are then row j's, broadcast. The
+gated attention costs O(n·T·H) per target instead of O(n·T·D), and the FFN runs on row j only.
+Otherwise (pre-LN decoders, block-only families) the block input itself is interpolated.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: 
                 weights: np.ndarray) -> tuple[Tensor, Tensor]:
     """Direct z→z: scores [J, T_src] of ``‖LAYER_j(z(α)) − LAYER_j(z')‖`` and L(x) [J]."""
     if block.affine_project:
-        start, end = _projected_ends(block, z, targets, baseline)
-        result = integrate(_projected_fn(block, heads=False), start, end, nodes, weights, (targets,))
+        start, end, constants = _projected_ends(block, z, targets, baseline)
+        result = integrate(_projected_fn(block, heads=False), start, end, nodes, weights, constants)
         return _projected_scores(result.attributions, targets).sum(-1), result.value
     start, end = _input_ends(z, targets, baseline)
     result = integrate(_input_fn(block, heads=False), start, end, nodes, weights, (targets,))
@@ -35,9 +38,9 @@ def att_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
               weights: np.ndarray) -> tuple[Tensor, Tensor]:
     """z→u for every head: scores [J, T_src, H] of ``‖ATT_j^h(z(α)) − ATT_j^h(z')‖``, L [J, H]."""
     if block.affine_project:  # heads are disjoint slices of q, K, V: one backward serves all
-        start, end = _projected_ends(block, z, targets, baseline)
+        start, end, constants = _projected_ends(block, z, targets, baseline)
         result = integrate(_projected_fn(block, heads=True), start[:3], end[:3], nodes, weights,
-                           (targets,))
+                           constants)
         return _projected_scores(result.attributions, targets), result.value
     # Otherwise every head needs its own copy of the path so its gradient stays separate.
     h = block.n_heads
@@ -68,41 +71,68 @@ def mlp_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
     return scores, result.value
 
 
-def _projected_ends(block: Block, z: Tensor, targets: Tensor,
-                    baseline: str) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-    """(q_j, K, V, z_j) at both path ends: [J,H,d], [J,T,H,d], [J,T,H,d], [J,D]."""
-    size = (len(targets),) + tuple(z.shape[:1])
+def _projected_ends(block: Block, z: Tensor, targets: Tensor, baseline: str):
+    """Gates at both path ends, and the per-target constants the gated attention needs.
+
+    Along an affine path every projected row moves as ``K_i(α) = K'_i + α ΔK_i``; giving each
+    (source, head) its own gate ``s`` in place of α leaves the IG of that gate equal to the
+    source's K (or V, or q) share, ``⟨ΔK_i, ∫ ∂L/∂K_i⟩`` (chain rule: ``∂L/∂s = ⟨∂L/∂K_i, ΔK_i⟩``).
+    Gates: s_q [J, H], s_k [J, T, H], s_v [J, T, H] from 0 to 1, plus the residual row [J, D].
+    Constants: the four per-head dot products ``q'·K'_i, q'·ΔK_i, Δq·K'_i, Δq·ΔK_i``
+    [J, T, H, 4], V' and ΔV [J, T, H, d].
+    """
+    j, t = len(targets), z.shape[0]
     q, k, v = block.project(z)  # [T, H, d]
-    end = (q[targets], k.expand(size + k.shape[1:]), v.expand(size + v.shape[1:]), z[targets])
     if baseline == "zero":
         q0, k0, v0 = block.project(torch.zeros_like(z))  # the projections' biases, [T, H, d]
-        start = (q0[targets], k0.expand_as(end[1]), v0.expand_as(end[2]), torch.zeros_like(end[3]))
+        q_start, k_start, v_start = q0[targets], k0.expand((j,) + k.shape), v0.expand((j,) + v.shape)
+        z_start = torch.zeros_like(z[targets])
     elif baseline == "self_input_token":  # every row z_j: every projected row is row j's
-        start = (q[targets], k[targets].unsqueeze(1).expand_as(end[1]),
-                 v[targets].unsqueeze(1).expand_as(end[2]), z[targets])
+        q_start, z_start = q[targets], z[targets]
+        k_start, v_start = k[targets].unsqueeze(1).expand(-1, t, -1, -1), v[targets].unsqueeze(1).expand(-1, t, -1, -1)
     else:
         raise ValueError(f"no raw path for baseline {baseline!r}")
-    return start, end
+    dq, dk, dv = q[targets] - q_start, k - k_start, v - v_start  # [J, H, d], [J, T, H, d] x2
+    dots = torch.stack([torch.einsum("jhd,jthd->jth", a, b) for a, b in
+                        ((q_start, k_start), (q_start, dk), (dq, k_start), (dq, dk))], -1)  # [J, T, H, 4]
+    gate_h, gate_th = torch.zeros_like(dq[..., 0]), torch.zeros_like(dk[..., 0])  # [J, H], [J, T, H]
+    start = (gate_h, gate_th, gate_th, z_start)
+    end = (gate_h + 1, gate_th + 1, gate_th + 1, z[targets])
+    return start, end, (dots, v_start, dv, targets)
 
 
 def _projected_fn(block: Block, heads: bool):
-    """Boundary function on projected inputs: per-head context (att) or the block row (layer)."""
+    """Gated attention of target j (all heads), then the per-head context (att) or block row.
+
+    The adapter's own ``attend`` supplies the probabilities: lifted 2-d queries (1, s_q) and
+    keys (q'·K'_i + s_k q'·ΔK_i, Δq·K'_i + s_k Δq·ΔK_i) give the same dot products as
+    q(α)·K_i(α), and one-hot values make its output the probabilities themselves. Nothing of
+    size [n, T, H, d] is ever formed; V enters through two batched matmuls.
+    """
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:
-        q, k, v = path[:3]  # [B, n, H, d], [B, n, T, H, d] x2 (layer: + z_row [B, n, D])
-        positions = context[0].view(-1, 1, 1).expand(q.shape[0], q.shape[1], 1)  # [B, n, 1]
-        u = block.attend(q.unsqueeze(2), k, v, positions).squeeze(2)  # [B, n, H, d]
+        s_q, s_k, s_v = path[:3]  # [B, n, H], [B, n, T, H] x2 (layer: + z_row [B, n, D])
+        dots, v_start, dv, targets = context  # [B, T, H, 4], [B, T, H, d] x2, [B]
+        b, n, t, h = s_k.shape
+        a0, a1, a2, a3 = (x.unsqueeze(1) for x in dots.unbind(-1))  # [B, 1, T, H]
+        keys = torch.stack((a0 + s_k * a1, a2 + s_k * a3), -1)  # [B, n, T, H, 2]
+        query = torch.stack((torch.ones_like(s_q), s_q), -1).unsqueeze(2)  # [B, n, 1, H, 2]
+        one_hot = torch.eye(t, dtype=s_k.dtype, device=s_k.device).unsqueeze(1).expand(t, h, t)
+        positions = targets.view(-1, 1, 1).expand(b, n, 1)  # [B, n, 1]
+        probs = block.attend(query, keys, one_hot, positions).squeeze(2)  # [B, n, H, T]
+        u = (torch.einsum("bnht,bthd->bnhd", probs, v_start)
+             + torch.einsum("bnht,bthd->bnhd", probs * s_v.transpose(-1, -2), dv))  # [B, n, H, d]
         return u if heads else block.finish(u.flatten(-2), path[3])
 
     return fn
 
 
 def _projected_scores(attributions: tuple[Tensor, ...], targets: Tensor) -> Tensor:
-    """Source scores [J, T, H] from (q, K, V[, z_row]) attributions; q, z_row count at i = j."""
-    a_q, a_k, a_v = attributions[:3]
-    scores = (a_k + a_v).sum(-1)  # [J, T, H]
+    """Source scores [J, T, H] from the gates' attributions; q and z_row count at i = j."""
+    a_q, a_k, a_v = attributions[:3]  # [J, H], [J, T, H] x2
+    scores = a_k + a_v  # [J, T, H]
     rows = torch.arange(len(targets), device=targets.device)
-    self_share = a_q.sum(-1)  # [J, H]
+    self_share = a_q
     if len(attributions) == 4:  # the residual row (layer route), spread evenly over heads
         self_share = self_share + attributions[3].sum(-1, keepdim=True) / a_q.shape[1]
     scores[rows, targets] += self_share

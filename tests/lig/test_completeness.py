@@ -12,7 +12,11 @@ from ligsite.api import CompletenessWarning
 from ligsite.models.loading import load
 
 pytestmark = pytest.mark.slow
-TEXT = "The old man quietly fed the pigeons in the park."
+TEXTS = [
+    "The old man quietly fed the pigeons in the park.",  # 13 tokens
+    "In the late afternoon, after the long meeting about budgets, hiring and the new office had "
+    "finally ended, the tired engineers walked slowly to the small cafe across the busy street.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +28,11 @@ def _errors(exp) -> dict[str, np.ndarray]:
     return {key: np.abs(run.completeness - 1.0) for key, run in exp.runs.items()}
 
 
-def test_auto_steps_bring_every_granularity_and_baseline_within_two_percent(minilm):
+@pytest.mark.parametrize("text", TEXTS)
+def test_auto_steps_bring_every_granularity_and_baseline_within_two_percent(minilm, text):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompletenessWarning)
-        exp = explain(TEXT, model=minilm, steps="auto")
+        exp = explain(text, model=minilm, steps="auto")
     assert set(exp.runs) == {"att:zero", "att:self_input_token", "mlp:zero", "mlp:att_itb_a0",
                              "layer:zero", "layer:self_input_token"}
     for key, err in _errors(exp).items():
@@ -36,9 +41,10 @@ def test_auto_steps_bring_every_granularity_and_baseline_within_two_percent(mini
     assert not exp.warnings
 
 
-def test_fixed_32_gauss_legendre_nodes_keep_the_median_error_under_one_percent(minilm):
+@pytest.mark.parametrize("text", TEXTS)
+def test_fixed_32_gauss_legendre_nodes_keep_the_median_error_under_one_percent(minilm, text):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompletenessWarning)
-        exp = explain(TEXT, model=minilm, steps=32, quadrature="gauss-legendre")
+        exp = explain(text, model=minilm, steps=32, quadrature="gauss-legendre")
     for key, err in _errors(exp).items():
         assert np.median(err) < 0.01, f"{key}: median completeness error {np.median(err):.4f}"
