@@ -13,7 +13,7 @@ from ligsite.errors import InputError
 def test_defaults_offer_every_route_and_baseline_of_the_viewer() -> None:
     config = BuildConfig()
     assert config.model == "sentence-transformers/all-MiniLM-L6-v2"
-    assert (config.steps, config.quadrature, config.cache_dir) == (32, "gauss-legendre", Path(".ligsite-cache"))
+    assert (config.steps, config.quadrature, config.cache_dir) == ("auto", "gauss-legendre", Path(".ligsite-cache"))
     assert config.layer_baselines == ("zero", "self_input_token", "itb_zero_ratio")
     assert len(config.composed) == len(ATT_BASELINES) * len(MLP_BASELINES) == 8
     assert config.baselines == {

@@ -60,3 +60,20 @@ def test_readme_family_table_is_the_registry() -> None:
     full = {t for t, adapter in FAMILIES.items() if "att" in adapter.granularities}
     assert rows == {"att, mlp, layer, composed": full,
                     "layer only (through the block's own forward)": set(FAMILIES) - full}
+
+
+def test_method_doc_states_the_quadrature_the_code_implements() -> None:
+    """docs/method.md must give the graded rule's real power, the default node count and the cap."""
+    from ligsite.config import BuildConfig
+    from ligsite.lig.completeness import AUTO_CAP, AUTO_START
+    from ligsite.lig.quadrature import GRADING_POWER, gauss_legendre, gauss_legendre_graded
+
+    text = (ROOT / "docs" / "method.md").read_text(encoding="utf-8")
+    superscript = {2: "²", 3: "³"}[GRADING_POWER]
+    assert f"`α = t{superscript}`" in text and f"`GRADING_POWER = {GRADING_POWER}`" in text
+    t, w = gauss_legendre(8)
+    nodes, weights = gauss_legendre_graded(8)
+    assert (nodes == t**GRADING_POWER).all() and abs(weights.sum() - 1.0) < 1e-12
+    assert BuildConfig().quadrature == "gauss-legendre" and "`gauss-legendre` (default)" in text
+    assert f"`steps` is `n` (default {BuildConfig().steps})" in text
+    assert f"starts at {AUTO_START} and doubles" in text and f"up to {AUTO_CAP} nodes" in text

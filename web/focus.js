@@ -23,6 +23,17 @@ export function targetAcrossLayers(matrices, size, target) {
   return values;
 }
 
+// One array per (matrices, target), so a layer switch redraws the focus grid from its cached
+// bitmap instead of building a new one.
+const acrossCache = new WeakMap();
+
+function cachedAcross(matrices, size, target) {
+  if (!acrossCache.has(matrices)) acrossCache.set(matrices, new Map());
+  const byTarget = acrossCache.get(matrices);
+  if (!byTarget.has(target)) byTarget.set(target, targetAcrossLayers(matrices, size, target));
+  return byTarget.get(target);
+}
+
 export function createFocus(container, handlers) {
   const root = d3.select(container).append("section").attr("class", "focus").attr("id", "focus")
     .attr("aria-labelledby", "focus-title");
@@ -38,17 +49,19 @@ export function createFocus(container, handlers) {
   function render(props) {
     root.attr("hidden", props.target === null ? "" : null);
     if (props.target === null) return;
-    const { tokens, target, layers, matrices, size, scale, rankPosition } = props;
+    const { tokens, target, layers, matrices, size, scale, rankScale, rankPosition, share } = props;
     title.text(`Target ${target} ${quoteToken(tokens[target])}: what it receives, layer by layer`);
-    hint.text("row: layer · column: source · the outlined column is the target itself");
-    const values = targetAcrossLayers(matrices, size, target);
+    hint.text("row: layer · column: source · the outlined column is the target itself"
+      + (Array.isArray(scale) ? " · each row coloured on its own layer's range" : ""));
+    const values = cachedAcross(matrices, size, target);
     grid.render({
       values, rows: layers.length, cols: size, cellWidth: props.cell, cellHeight: Math.max(props.cell, 10),
       rowLabels: layers.map((layer) => `layer ${layer}`), colLabels: tokens,
       outlines: layers.map((layer, l) => [l, target]), highlightRows: [rankPosition], scale,
     });
     const ranked = rankSources(matrices[rankPosition].subarray(target * size, (target + 1) * size), props.k);
-    listTitle.text(`Top ${ranked.length} sources at layer ${layers[rankPosition]} (share of Σ|v| into the target)`);
+    listTitle.text(share ? `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed share of Σ|v| into the target)`
+      : `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed value, share of Σ|v| into the target)`);
     const items = list.selectAll("li").data(ranked).join((enter) => {
       const li = enter.append("li");
       li.append("span").attr("class", "swatch");
@@ -58,10 +71,11 @@ export function createFocus(container, handlers) {
       return li;
     });
     items.attr("data-source", (d) => d.source);
-    items.select(".swatch").style("background", (d) => scale.css(d.value));
+    items.select(".swatch").style("background", (d) => rankScale.css(d.value));
     items.select(".token").text((d) => `${d.source} ${quoteToken(tokens[d.source])}`);
-    items.select(".value").text((d) => formatValue(d.value));
-    items.select(".share").text((d) => formatShare(d.share));
+    // in share modes the value already is the share: show it once, as a percentage
+    items.select(".value").text((d) => (share ? formatShare(d.value) : formatValue(d.value)));
+    items.select(".share").text((d) => (share ? "" : formatShare(d.share)));
   }
   return { render };
 }

@@ -5,26 +5,42 @@
 import { checksum } from "./data.js";
 import { gridStep } from "./a11y.js";
 
-// Each matrix is turned into a T x T bitmap once (keyed by its values array and colour scale), so
-// switching layer or target only scales cached bitmaps onto the screen.
+// Each matrix is turned into a T x T bitmap once per colour scale (keyed by its values array, then
+// by the scale object), so switching layer, target or scale mode back only scales cached bitmaps
+// onto the screen. `scale` is one scale, or an array with one scale per row (per-layer colours
+// in the focus panel).
 const cellBitmaps = new WeakMap();
 
 function bitmapOf(values, rows, cols, scale) {
+  if (!cellBitmaps.has(values)) cellBitmaps.set(values, new Map());
   const cached = cellBitmaps.get(values);
-  if (cached && cached.scale === scale && cached.canvas.width === cols) return cached.canvas;
+  const hit = cached.get(scale);
+  if (hit && hit.width === cols && hit.height === rows) return hit;
   const canvas = document.createElement("canvas");
   canvas.width = cols;
   canvas.height = rows;
   const context = canvas.getContext("2d");
   const image = context.createImageData(cols, rows);
-  for (let k = 0; k < rows * cols; k++) scale.rgbInto(values[k], image.data, 4 * k);
+  for (let row = 0; row < rows; row++) {
+    const rowScale = Array.isArray(scale) ? scale[row] : scale;
+    for (let k = row * cols; k < (row + 1) * cols; k++) rowScale.rgbInto(values[k], image.data, 4 * k);
+  }
   context.putImageData(image, 0, 0);
-  cellBitmaps.set(values, { scale, canvas });
+  cached.set(scale, canvas);
   return canvas;
+}
+
+// The checksum of a drawn values array, computed once per array (arrays are cached upstream).
+const drawnSums = new WeakMap();
+
+export function checksumOf(values) {
+  if (!drawnSums.has(values)) drawnSums.set(values, checksum([values]));
+  return drawnSums.get(values);
 }
 
 // Paint rows*cols values (row-major) into ctx, one flat cell per value, box = {x, y, w, h}.
 export function paintCells(ctx, values, rows, cols, scale, box) {
+  ctx.clearRect(box.x, box.y, box.w, box.h);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(bitmapOf(values, rows, cols, scale), 0, 0, cols, rows, box.x, box.y, box.w, box.h);
 }
@@ -36,8 +52,8 @@ export function sizeCanvas(canvas, width, height) {
   const h = Math.max(1, Math.round(height * ratio));
   if (canvas.width !== w) canvas.width = w;
   if (canvas.height !== h) canvas.height = h;
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
+  if (canvas.style.width !== `${width}px`) canvas.style.width = `${width}px`;
+  if (canvas.style.height !== `${height}px`) canvas.style.height = `${height}px`;
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   return ctx;
@@ -56,14 +72,14 @@ function shortLabel(text, max) {
 
 function drawLabels(svg, props, layout) {
   const { rows, cols, rowLabels, colLabels, highlightRows } = props;
-  const { left, top, cell, font, every } = layout;
+  const { left, top, right, cell, font, every, angle } = layout;
   const key = JSON.stringify([rowLabels, colLabels, left, top, cell, font]);
   if (svg.property("__labels") === key) {
     svg.select("g.rows").selectAll("text").classed("is-target", (d) => highlightRows.includes(d.k));
     return;
   }
   svg.property("__labels", key);
-  svg.attr("width", left + cols * cell.w + 4).attr("height", top + rows * cell.h + 4);
+  svg.attr("width", left + cols * cell.w + right).attr("height", top + rows * cell.h + 4);
   svg.select("g.rows").attr("font-size", font).selectAll("text")
     .data(rowLabels.map((t, k) => ({ t, k })).filter((d) => d.k % every.rows === 0), (d) => d.k)
     .join("text")
@@ -73,7 +89,7 @@ function drawLabels(svg, props, layout) {
   svg.select("g.cols").attr("font-size", font).selectAll("text")
     .data(colLabels.map((t, k) => ({ t, k })).filter((d) => d.k % every.cols === 0), (d) => d.k)
     .join("text")
-    .attr("transform", (d) => `translate(${left + (d.k + 0.5) * cell.w},${top - 4}) rotate(-60)`)
+    .attr("transform", (d) => `translate(${left + (d.k + 0.5) * cell.w},${top - 4}) rotate(${angle})`)
     .attr("dy", "0.35em").text((d) => shortLabel(d.t, 14));
 }
 
@@ -82,9 +98,14 @@ function layoutOf(props) {
   const font = Math.max(7, Math.min(12, Math.min(cell.w, cell.h) - 1));
   const longest = (labels) => Math.min(14, Math.max(1, ...labels.map((t) => t.length)));
   const left = Math.ceil(longest(props.rowLabels) * font * 0.62) + 8;
-  const top = Math.ceil(longest(props.colLabels) * font * 0.55) + 8;
+  // Column labels slant at -60° when neighbours are far enough apart not to overlap, else stand
+  // upright; a slanted label reaches past the last column, hence the right margin.
+  const slanted = cell.w * 0.87 >= font * 1.05;
+  const colText = longest(props.colLabels) * font * 0.6;
+  const top = Math.ceil(slanted ? colText * 0.87 : colText) + 8;
+  const right = slanted ? Math.ceil(colText * 0.5) + 4 : 4;
   const every = { rows: Math.ceil(font / cell.h), cols: Math.ceil(font / cell.w) };
-  return { cell, font, left, top, every };
+  return { cell, font, left, top, right, every, angle: slanted ? -60 : -90 };
 }
 
 function drawOverlay(ctx, layout, props, hover) {
@@ -100,6 +121,16 @@ function drawOverlay(ctx, layout, props, hover) {
     ctx.strokeStyle = "#000";
     ctx.strokeRect(hover.col * cell.w + 1, hover.row * cell.h + 1, cell.w - 2, cell.h - 2);
   }
+}
+
+// Paint `values` into a canvas unless it already shows exactly these values, scale and size
+// (layer and target switches redraw most canvases with what they already show).
+export function paintOnce(canvas, { values, rows, cols, scale }, width, height) {
+  const drawn = [values, scale, width, height, window.devicePixelRatio || 1];
+  if (canvas.__drawn && canvas.__drawn.every((item, k) => item === drawn[k])) return;
+  const ctx = sizeCanvas(canvas, width, height);
+  paintCells(ctx, values, rows, cols, scale, { x: 0, y: 0, w: width, h: height });
+  canvas.__drawn = drawn;
 }
 
 // container -> {render(props), setHover(cell)}; events go to handlers.onHover/onClick/onLeave.
@@ -162,12 +193,11 @@ export function createHeatmap(container, { canvasId, label }, handlers) {
     const height = props.rows * layout.cell.h;
     drawLabels(svg, props, layout);
     for (const canvas of [cells, overlay]) canvas.style("left", `${layout.left}px`).style("top", `${layout.top}px`);
-    const ctx = sizeCanvas(cells.node(), width, height);
-    paintCells(ctx, props.values, props.rows, props.cols, props.scale, { x: 0, y: 0, w: width, h: height });
+    paintOnce(cells.node(), props, width, height);
     overlayCtx = sizeCanvas(overlay.node(), width, height);
     if (keyCell && (keyCell.row >= props.rows || keyCell.col >= props.cols)) keyCell = null;
     drawOverlay(overlayCtx, layout, props, document.activeElement === overlay.node() ? keyCell : null);
-    cells.attr("data-checksum", checksum([props.values]))
+    cells.attr("data-checksum", checksumOf(props.values))
       .attr("data-tokens", JSON.stringify(props.colLabels));
   }
   return { render, node: cells.node() };

@@ -15,7 +15,7 @@ function rowShare(matrix, size, target, source) {
 
 // kind: "matrix" | "overview" | "focus"; hit: {row, col[, position]} in that view's cells.
 export function hoverLines(kind, hit, state, props) {
-  const { layers, matrices, size, tokens } = props.focus;
+  const { layers, matrices, size, tokens, share: shareMode } = props.focus;
   let position = layers.indexOf(state.layer);
   let target = hit.row;
   if (kind === "overview") position = hit.position;
@@ -25,6 +25,8 @@ export function hoverLines(kind, hit, state, props) {
   return [
     `layer ${layers[position]} · ${routeTitle(state)}`,
     `target ${target} ${quoteToken(tokens[target])} receives from source ${source} ${quoteToken(tokens[source])}`,
-    `value ${formatValue(value)} · share ${formatShare(share)} of Σ|v| into the target`,
+    // share modes already show shares: say it once instead of a "share of a share"
+    shareMode ? `share ${formatShare(value)} of Σ|v| into the target (value ${formatValue(value)})`
+      : `value ${formatValue(value)} · share ${formatShare(share)} of Σ|v| into the target`,
   ];
 }

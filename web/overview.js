@@ -2,7 +2,7 @@
 // one delegated pointer handler on the grid. Rows = targets, columns = sources, as everywhere.
 
 import { checksum } from "./data.js";
-import { paintCells, sizeCanvas, cellAt } from "./heatmap.js";
+import { paintOnce, cellAt } from "./heatmap.js";
 
 // The checksum of all layers is computed once per matrices array (switching layer or target
 // redraws the same arrays).
@@ -47,14 +47,19 @@ export function createOverview(container, handlers) {
         return figure;
       });
     figures.classed("is-selected", (layer) => layer === props.selected);
-    figures.select("figcaption").text((layer) => `layer ${layer}`);
+    // with per-layer colours every caption names its own range (the legend says "±max")
+    const caption = (layer, position) => (props.ranges
+      ? `layer ${layer}\n±${Number(props.scales[position].bound.toPrecision(3))}` : `layer ${layer}`);
+    figures.select("figcaption").each(function (layer, position) {
+      const text = caption(layer, position);
+      if (this.textContent !== text) this.textContent = text;
+    });
     figures.select("canvas")
       .attr("data-position", (layer, position) => position)
       .attr("aria-label", (layer) => `layer ${layer}: rows are targets, columns are sources`)
       .each(function (layer, position) {
-        const ctx = sizeCanvas(this, props.panel, props.panel);
-        const box = { x: 0, y: 0, w: props.panel, h: props.panel };
-        paintCells(ctx, props.matrices[position], props.size, props.size, props.scale, box);
+        const matrix = { values: props.matrices[position], rows: props.size, cols: props.size, scale: props.scales[position] };
+        paintOnce(this, matrix, props.panel, props.panel);
       });
     grid.attr("data-checksum", overviewChecksum(props.matrices)).classed("is-large", props.large);
   }
