@@ -31,7 +31,9 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():  # e.g. a corrupt cache entry: one yellow line, no source
+                warnings.showwarning = _warning_line
+                return command(*args, **kwargs)
         except LigsiteError as error:
             typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
@@ -40,6 +42,11 @@ def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _warning_line(message: Warning | str, *_: Any, **__: Any) -> None:
+    """Show a Python warning as one yellow ``warning:`` line on stderr (no file, no source line)."""
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
 
 
 # ---- engine commands (explain, boundaries) ----------------------------------------------------
@@ -134,7 +141,7 @@ def boundaries_command(
 # Each option maps to the BuildConfig field of the same name (--cache-dir <-> cache_dir); an
 # option left out keeps the ligsite.toml value, then the default. Keys: docs/config.md.
 
-SamplesArg = Annotated[Path, typer.Argument(help=".txt (one sentence per line) or .jsonl (text, id, label, source)", show_default=False)]
+SamplesArg = Annotated[Path, typer.Argument(metavar="SAMPLES", help=".txt (one sentence per line) or .jsonl (text, id, label, source)", show_default=False)]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="site folder to write")]
 ModelOpt = Annotated[str | None, typer.Option(help="hub id or local folder (default: embedded all-MiniLM-L6-v2)", show_default=False)]
 StepsOpt = Annotated[str | None, typer.Option(help="quadrature nodes, or 'auto' (default: auto)", show_default=False)]

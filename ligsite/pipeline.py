@@ -36,10 +36,10 @@ def run_compute(samples: list[Sample], config: BuildConfig, progress: bool = Tru
 def check_report(report: ComputeReport) -> None:
     """Raise one ComputeFailed line when any sample failed (each failure is in the report)."""
     if report.failures:
+        done = report.samples - len(report.failures)
         raise ComputeFailed(
-            f"{len(report.failures)} of {report.samples} samples failed; the other "
-            f"{report.samples - len(report.failures)} are cached, so fix or remove the failed "
-            f"ones and run again"
+            f"{len(report.failures)} of {report.samples} samples failed ({done} done and cached); "
+            f"fix or remove the failed ones and run again"
         )
 
 

@@ -167,6 +167,13 @@ class _Engine:
         self._warning = CompletenessWarning
         self._config = config
         self._adapter = load(config.model, config.device, config.dtype)
+        n_layers = self._adapter.n_layers
+        if config.layers is not None and max(config.layers) >= n_layers:
+            # the same for every sample: one line now, not one failure per sample
+            raise InputError(
+                f"layers {list(config.layers)}: {config.model} has blocks 0..{n_layers - 1}; "
+                f"pick --layers (or layers in ligsite.toml) from those"
+            )
 
     def explain(self, text: str) -> Explanation:
         config = self._config

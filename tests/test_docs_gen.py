@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import re
 from pathlib import Path
 
@@ -64,6 +66,7 @@ def test_readme_family_table_is_the_registry() -> None:
 
 def test_method_doc_states_the_quadrature_the_code_implements() -> None:
     """docs/method.md must give the graded rule's real power, the default node count and the cap."""
+    from ligsite.api import explain
     from ligsite.config import BuildConfig
     from ligsite.lig.completeness import AUTO_CAP, AUTO_START
     from ligsite.lig.quadrature import GRADING_POWER, gauss_legendre, gauss_legendre_graded
@@ -75,5 +78,7 @@ def test_method_doc_states_the_quadrature_the_code_implements() -> None:
     nodes, weights = gauss_legendre_graded(8)
     assert (nodes == t**GRADING_POWER).all() and abs(weights.sum() - 1.0) < 1e-12
     assert BuildConfig().quadrature == "gauss-legendre" and "`gauss-legendre` (default)" in text
-    assert f"`steps` is `n` (default {BuildConfig().steps})" in text
+    explain_steps = inspect.signature(explain).parameters["steps"].default
+    assert f"`steps` is `n`: {explain_steps} by default in `explain`" in text
+    assert f'`"{BuildConfig().steps}"` by default in `ligsite build`' in text
     assert f"starts at {AUTO_START} and doubles" in text and f"up to {AUTO_CAP} nodes" in text

@@ -11,9 +11,14 @@ function selectField(form, id, text) {
   return { label, select: label.append("select").attr("id", id).attr("name", id) };
 }
 
+// Options are rebuilt only when the list changes (most switches keep every list as it is).
 function setOptions(select, entries, value) {
-  select.selectAll("option").data(entries, (d) => d.value).join("option")
-    .attr("value", (d) => d.value).text((d) => d.text);
+  const key = JSON.stringify(entries);
+  if (select.property("__options") !== key) {
+    select.property("__options", key);
+    select.selectAll("option").data(entries, (d) => d.value).join("option")
+      .attr("value", (d) => d.value).text((d) => d.text);
+  }
   select.property("value", value ?? "");
 }
 
@@ -58,7 +63,8 @@ export function createControls(container, handlers) {
     const position = state.layer === "all" ? 0 : layers.indexOf(state.layer);
     layerRange.attr("max", layers.length - 1).property("value", position)
       .attr("aria-valuetext", state.layer === "all" ? "all layers" : `layer ${state.layer}`);
-    layerName.text(state.layer === "all" ? "Layer: all" : `Layer ${state.layer}`);
+    const name = state.layer === "all" ? "Layer: all" : `Layer ${state.layer}`;
+    if (layerName.text() !== name) layerName.text(name);
     allLayers.property("checked", state.layer === "all");
   }
   return { update };

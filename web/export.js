@@ -96,8 +96,10 @@ function exAxisText(view, lay, x0, y0, colors) {
 
 /** One panel: title, axis tokens, one <rect> per cell, self cells and the target row outlined. */
 function exPanel(view, panel, lay, x, y, opts) {
-  const { n, domain } = view;
-  const { colors, color, target } = opts;
+  const { n } = view;
+  const { colors, target } = opts;
+  const domain = panel.domain ?? view.domain;  // scale=layer: each panel has its own range
+  const color = panel.color || opts.color;
   const gx = x + lay.label;
   const gy = y + 16 + lay.label;
   const cells = [];
@@ -115,7 +117,7 @@ function exPanel(view, panel, lay, x, y, opts) {
     ? `<rect class="target" x="${exNum(gx)}" y="${exNum(gy + target * lay.cell)}" width="${lay.grid}" height="${lay.cell}" fill="none" stroke="${colors.fg}" stroke-width="1.5"/>`
     : "";
   return `<g class="panel" data-layer="${panel.layer}">`
-    + `<text class="title" x="${exNum(gx)}" y="${exNum(y + 12)}" font-size="12" fill="${colors.fg}">layer ${panel.layer}</text>`
+    + `<text class="title" x="${exNum(gx)}" y="${exNum(y + 12)}" font-size="12" fill="${colors.fg}">layer ${panel.layer}${view.perPanel ? ` (±${exportFormat(domain)})` : ""}</text>`
     + exAxisText(view, lay, gx, gy, colors)
     + `<g class="cells">${cells.join("")}</g>`
     + `<g class="self" fill="none" stroke="${colors.self}" stroke-width="1">${selfs.join("")}</g>${mark}</g>`;
@@ -127,7 +129,7 @@ function exLegend(view, x, y, colors, color) {
   for (let k = 0; k <= 10; k++) {
     stops.push(`<stop offset="${k * 10}%" stop-color="${color((k / 5 - 1) * view.domain, view.domain, colors.nan)}"/>`);
   }
-  const m = exportFormat(view.domain);
+  const m = view.perPanel ? "max" : exportFormat(view.domain);  // per-panel ranges: in each title
   return `<g class="legend" font-size="11" fill="${colors.fg}">`
     + `<defs><linearGradient id="ligsite-legend">${stops.join("")}</linearGradient></defs>`
     + `<rect x="${x}" y="${y}" width="160" height="10" fill="url(#ligsite-legend)"/>`
@@ -167,10 +169,10 @@ function exCsvField(text) {
 }
 
 /** The matrix ([source][target], n = tokens.length) as CSV: header of sources, one row per target. */
-export function exportCSV(matrix, tokens) {
+export function exportCSV(matrix, tokens, corner = "target \\ source") {
   const n = tokens.length;
   if (matrix.length !== n * n) throw new Error(`matrix has ${matrix.length} values for ${n} tokens`);
-  const lines = [["target \\ source", ...tokens].map(exCsvField).join(",")];
+  const lines = [[corner, ...tokens].map(exCsvField).join(",")];
   for (let row = 0; row < n; row++) {
     const cells = [exCsvField(tokens[row])];
     for (let col = 0; col < n; col++) {

@@ -15,6 +15,20 @@ import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
 import { targetOnAxis } from "./words.js";
 
+// Write text only when it changed: unchanged nodes then cost no style or layout work.
+function setText(selector, text) {
+  const node = document.querySelector(selector);
+  if (node && node.textContent !== text) node.textContent = text;
+}
+
+// The sample's label and source (licence / provenance note) from the payload, in words.
+function sampleMeta(payload) {
+  const parts = [];
+  if (payload.label !== null && payload.label !== undefined && payload.label !== "") parts.push(`label: ${payload.label}`);
+  if (payload.source) parts.push(`source: ${payload.source}`);
+  return parts.join(" · ");
+}
+
 function startViewer() {
   const body = document.body;
   const base = body.dataset.base || "";
@@ -64,11 +78,24 @@ function startViewer() {
     current: () => [state, samples.get(state.sample)],
   });
 
+  // The viz width is read once and then kept by a ResizeObserver: reading clientWidth inside
+  // render would force a layout of the freshly changed page on every switch.
+  let vizWidth = viz.clientWidth || 900;
+  let drawnWidth = null;
+  new ResizeObserver(() => {
+    const width = viz.clientWidth;
+    if (!width || width === vizWidth) return;
+    vizWidth = width;
+    if (state && drawnWidth !== null && drawnWidth !== width) update({}, "none");  // redraw to fit
+  }).observe(viz);
+
   function render(next, sample) {
-    props = viewProps(next, sample, viz.clientWidth || 900);
+    props = viewProps(next, sample, vizWidth);
+    drawnWidth = vizWidth;
     controls.update(next, manifest, sample.choices);
-    d3.select("#sentence").text(sample.payload.text);
-    d3.select("#matrix-title").text(props.title);
+    setText("#sentence", sample.payload.text);
+    setText("#sample-meta", sampleMeta(sample.payload));
+    setText("#matrix-title", props.title);
     d3.select("#matrix-section").attr("hidden", props.matrix ? null : "");
     overview.render(props.overview);
     if (props.matrix) matrix.render(props.matrix);

@@ -7,7 +7,7 @@ import { buildViewModel } from "./viewModel.js";
 import { exportSVG, exportPNG, exportCSV } from "./export.js";
 import { downloadFile, exportFileName } from "./download.js";
 import { shownMap } from "./shown.js";
-import { decodedMap } from "./view.js";
+import { decodedMap, layerScales } from "./view.js";
 import { mapKeyOf } from "./options.js";
 
 /** The shown map of a state and the stored position of its current layer (last one for "all"). */
@@ -18,19 +18,39 @@ function paperShown(state, sample) {
   return { shown, position, layer: layers[position] };
 }
 
-/** The current view as SVG, coloured exactly like the screen (same scale, same domain). */
+/** The current view as SVG, coloured exactly like the screen (same scales, same ranges): with
+ * scale=layer every panel carries its own range, and the caption says which colouring it is. */
 export function paperSVG(state, sample, options = {}) {
   const view = buildViewModel(state, sample.payload, (key) => decodedMap(sample, key).layers);
-  const { shown } = paperShown(state, sample);
-  view.domain = shown.scale.bound;
-  view.color = (v, domain, nan) => (v === v ? shown.scale.css(v) : nan);
+  const { shown, position } = paperShown(state, sample);
+  const colour = layerScales(shown, state.scale);
+  const scaleOf = (layer) => colour.scales[sample.payload.layers.indexOf(layer)];
+  const main = colour.shared ? shown.scale : colour.scales[position];
+  view.domain = main.bound;
+  view.color = (v, domain, nan) => (v === v ? main.css(v) : nan);
+  if (!colour.shared) {
+    for (const panel of view.panels) {
+      const scale = scaleOf(panel.layer);
+      panel.domain = scale.bound;
+      panel.color = (v, domain, nan) => (v === v ? scale.css(v) : nan);
+    }
+    view.perPanel = view.panels.length > 1;
+  }
+  view.caption += colour.shared ? " · colour range shared by all layers" : " · colour range per layer";
   return exportSVG(state, view, options);
 }
 
-/** The current matrix (the current layer; the last layer when all are shown) as CSV. */
+/** The current matrix as CSV: the current layer, or with all layers shown the last one, and
+ * then the corner cell names it (the file name does too: exportFileName). */
 export function paperCSV(state, sample) {
-  const { shown, position } = paperShown(state, sample);
-  return exportCSV(shown.layers[position], shown.labels);
+  const { shown, position, layer } = paperShown(state, sample);
+  const corner = state.layer === "all" ? `layer ${layer}: target \\ source` : undefined;
+  return exportCSV(shown.layers[position], shown.labels, corner);
+}
+
+/** The layer a CSV export holds (the last one when all layers are shown). */
+export function paperCSVLayer(state, sample) {
+  return paperShown(state, sample).layer;
 }
 
 /** The current view as a PNG data URL at `scale` (2 by default). */
@@ -46,7 +66,10 @@ export function createPaperTools(opts) {
     onExport: async (kind) => {
       const [state, sample] = opts.current();
       if (kind === "svg") downloadFile(exportFileName(state, "svg"), paperSVG(state, sample), "image/svg+xml");
-      if (kind === "csv") downloadFile(exportFileName(state, "csv"), paperCSV(state, sample), "text/csv");
+      if (kind === "csv") {
+        const name = exportFileName({ ...state, layer: paperCSVLayer(state, sample) }, "csv");
+        downloadFile(name, paperCSV(state, sample), "text/csv");
+      }
       if (kind === "png") downloadFile(exportFileName(state, "png"), await paperPNG(state, sample, 2), "image/png", true);
     },
   };

@@ -5,6 +5,7 @@
 const VC_NORMS = [["raw", "raw values"], ["share", "share of Σ|v| into the target"],
   ["share-noself", "share, self excluded"]];
 const VC_AXES = [["token", "tokens (subwords)"], ["word", "words (subwords summed)"]];
+const VC_SCALES = [["shared", "shared by all layers"], ["layer", "per layer (own ±max)"]];
 const VC_THEMES = [["auto", "auto (system)"], ["light", "light"], ["dark", "dark"]];
 
 /** A labelled <select> with fixed options, appended to `form` (a d3 selection). */
@@ -54,6 +55,7 @@ export function createViewControls(form, holder, before, handlers) {
   hideLabel.append("span").text("hide self cells");
   hideSelf.on("change", (event) => handlers.onChange({ hideSelf: event.target.checked ? 1 : 0 }));
   const axis = vcSelect(group, "axis", "Axis", VC_AXES, (v) => handlers.onChange({ axis: v }));
+  const scale = vcSelect(group, "scale", "Colour range", VC_SCALES, (v) => handlers.onChange({ scale: v }));
   const theme = vcSelect(group, "theme", "Theme", VC_THEMES, (v) => handlers.onChange({ theme: v }));
   const exports = form.append("div").attr("class", "export-buttons").attr("role", "group").attr("aria-label", "export");
   for (const [kind, text] of [["svg", "SVG"], ["png", "PNG 2×"], ["csv", "CSV"]]) {
@@ -64,6 +66,7 @@ export function createViewControls(form, holder, before, handlers) {
   vcDrawer(holder);
   const stepper = vcStepper(before, handlers);
   let layers = [];
+  let pickerLabels = null;
   stepper.prev.on("click", () => handlers.onChange({ layer: vcNeighbour(layers, handlers.current(), -1) }));
   stepper.next.on("click", () => handlers.onChange({ layer: vcNeighbour(layers, handlers.current(), 1) }));
 
@@ -72,14 +75,19 @@ export function createViewControls(form, holder, before, handlers) {
     norm.property("value", state.norm);
     hideSelf.property("checked", state.hideSelf === 1);
     axis.property("value", state.axis);
+    scale.property("value", state.scale);
     theme.property("value", state.theme);
     const at = state.layer === "all" ? -1 : layers.indexOf(state.layer);
-    stepper.name.text(state.layer === "all" ? "all layers" : `layer ${state.layer}`);
+    const name = state.layer === "all" ? "all layers" : `layer ${state.layer}`;
+    if (stepper.name.text() !== name) stepper.name.text(name);
     stepper.prev.property("disabled", at === 0);
     stepper.next.property("disabled", at === layers.length - 1);
-    const entries = [{ value: "", text: "none" }, ...labels.map((t, k) => ({ value: String(k), text: `${k} ${t}` }))];
-    stepper.picker.selectAll("option").data(entries, (d) => `${d.value}\u0000${d.text}`).join("option")
-      .attr("value", (d) => d.value).text((d) => d.text);
+    if (labels !== pickerLabels) {  // options rebuilt only when the axis labels change
+      pickerLabels = labels;
+      const entries = [{ value: "", text: "none" }, ...labels.map((t, k) => ({ value: String(k), text: `${k} ${t}` }))];
+      stepper.picker.selectAll("option").data(entries, (d) => `${d.value}\u0000${d.text}`).join("option")
+        .attr("value", (d) => d.value).text((d) => d.text);
+    }
     stepper.picker.property("value", state.target === null ? "" : String(state.target));
   }
   return { update };
