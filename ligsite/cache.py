@@ -46,6 +46,37 @@ def cache_key(model_identity: str, text: str, config: BuildConfig) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def inconsistency(explanation: Explanation) -> str:
+    """Why a loaded entry cannot be what ``put`` stored (wrong types or shapes), or "" if none.
+
+    ``Explanation.load`` trusts its input; a damaged entry must be recomputed, not rendered.
+    """
+    exp = explanation
+    n_tokens, n_layers = len(exp.tokens) if isinstance(exp.tokens, list) else -1, len(exp.layers or [])
+    checks = {
+        "text or tokens are not strings": isinstance(exp.text, str) and _list_of(exp.tokens, str),
+        "word_ids do not match the tokens": _list_of(exp.word_ids, (int, type(None))) and len(exp.word_ids) == n_tokens,
+        "layers or targets are not lists of indices": n_layers > 0 and _list_of(exp.layers, int) and _list_of(exp.targets, int),
+        "baselines are not lists of names": isinstance(exp.baselines, dict)
+        and all(_list_of(names, str) for names in exp.baselines.values()),
+        "warnings are not a list of lines": _list_of(exp.warnings, str),
+        "self_probs do not match the layers": exp.self_probs is None
+        or (exp.self_probs.ndim == 3 and exp.self_probs.shape[0] == n_layers),
+        "no runs": bool(exp.runs),
+    }
+    for run in exp.runs.values():  # a handful of runs, not a hot path
+        shape = run.scores.shape
+        checks["runs do not match the layers and tokens"] = (
+            checks.get("runs do not match the layers and tokens", True)
+            and len(shape) >= 2 and shape[0] == n_layers and n_tokens in shape[1:]
+        )
+    return "; ".join(problem for problem, ok in checks.items() if not ok)
+
+
+def _list_of(value: object, kinds: type | tuple[type, ...]) -> bool:
+    return isinstance(value, list) and all(isinstance(item, kinds) and not isinstance(item, bool) for item in value)
+
+
 @dataclass(frozen=True)
 class ExplanationCache:
     """Explanation JSON files in ``root``, one per key (``<root>/<key[:2]>/<key>.json``)."""
@@ -67,8 +98,11 @@ class ExplanationCache:
 
         try:
             explanation = Explanation.load(path)
-        except (OSError, ValueError, KeyError, TypeError, IndexError, LigsiteError) as error:
-            warnings.warn(f"cache entry {path} is unreadable ({error}); recomputing it", stacklevel=2)
+            problem = inconsistency(explanation)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, LigsiteError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        if problem:
+            warnings.warn(f"cache entry {path} is unreadable ({problem}); recomputing it", stacklevel=2)
             return None
         if text is not None and getattr(explanation, "text", text) != text:
             warnings.warn(f"cache entry {path} holds another text; recomputing it", stacklevel=2)

@@ -145,7 +145,7 @@ SamplesArg = Annotated[Path, typer.Argument(metavar="SAMPLES", help=".txt (one s
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="site folder to write")]
 ModelOpt = Annotated[str | None, typer.Option(help="hub id or local folder (default: embedded all-MiniLM-L6-v2)", show_default=False)]
 StepsOpt = Annotated[str | None, typer.Option(help="quadrature nodes, or 'auto' (default: auto)", show_default=False)]
-QuadratureOpt = Annotated[str | None, typer.Option(help="gauss-legendre, gauss-legendre-graded or trapezoid-captum", show_default=False)]
+QuadratureOpt = Annotated[str | None, typer.Option(help="gauss-legendre, gauss-legendre-graded or trapezoid-captum (default: gauss-legendre)", show_default=False)]
 LayersOpt = Annotated[str | None, typer.Option(help="block indices, e.g. 0,5 (default: all)", show_default=False)]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto)", show_default=False)]
 DtypeOpt = Annotated[str | None, typer.Option(help="IG arithmetic: float32 or float64 (default: float32)", show_default=False)]

@@ -116,7 +116,8 @@ def summary_table(report: ComputeReport) -> Table:
     table = Table(title="ligsite compute", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
-    worst = "n/a" if report.worst_completeness is None else f"|ratio − 1| = {report.worst_completeness:.4f}"
+    target = "(n−1)/n" if report.quadrature == "trapezoid-captum" else "1"
+    worst = "n/a" if report.worst_completeness is None else f"|ratio − {target}| = {report.worst_completeness:.4f}"
     rows = [
         ("samples", str(report.samples)),
         ("computed", str(report.computed)),

@@ -26,7 +26,7 @@ from ligsite.errors import CacheError, InputError
 from ligsite.samples import Sample
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ligsite.explanation import Explanation
+    from ligsite.explanation import Explanation, Run
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ class ComputeReport:
     cache_hits: int
     tokens: int
     seconds: float
-    worst_completeness: float | None  # max |ratio − 1| over every sample, route, layer, target
+    worst_completeness: float | None  # max |ratio − 1| (trapezoid: − (n−1)/n) over all samples, runs, layers, targets
     worst_where: str  # which sample and run it was
     failures: tuple[Failure, ...] = field(default_factory=tuple)
+    quadrature: str = "gauss-legendre"  # what worst_completeness was measured against
     # every sample's Explanation by id (cached or new), so build renders without reading them back
     explanations: dict[str, Explanation] = field(default_factory=dict, repr=False, compare=False)
 
@@ -117,6 +118,7 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
         worst_completeness=worst,
         worst_where=where,
         failures=tuple(failures),
+        quadrature=config.quadrature,
         explanations={s.id: explanations[s.id] for s in samples if s.id in explanations},
     )
 
@@ -193,12 +195,16 @@ class _Engine:
 
 
 def worst_completeness(explanations: dict[str, Explanation]) -> tuple[float | None, str]:
-    """The largest |ratio − 1| over all explanations, and where: "<id> <run> layer l target j"."""
+    """The largest |ratio − target| over all explanations, and where: "<id> <run> layer l target j".
+
+    The target is 1, except for ``trapezoid-captum`` whose weights sum to (n−1)/n, so its ratios
+    are measured against (n−1)/n for the n each target used (METHOD.md: that shortfall is built in).
+    """
     worst: float | None = None
     where = ""
     for sample_id, explanation in explanations.items():
-        for run, ratios in completeness_runs(explanation).items():
-            errors = np.abs(np.asarray(ratios, dtype=np.float64) - 1.0)  # [nL, (H,) T]
+        for run_key, run in explanation.runs.items():
+            errors = np.abs(np.asarray(run.completeness, dtype=np.float64) - _expected(explanation, run))
             if not np.isfinite(errors).any():
                 continue
             flat = int(np.nanargmax(errors))
@@ -206,13 +212,17 @@ def worst_completeness(explanations: dict[str, Explanation]) -> tuple[float | No
                 index = np.unravel_index(flat, errors.shape)
                 head = f" head {index[1]}" if errors.ndim == 3 else ""
                 worst = float(errors.flat[flat])
-                where = f"{sample_id} {run} layer {explanation.layers[index[0]]}{head} target {index[-1]}"
+                where = f"{sample_id} {run_key} layer {explanation.layers[index[0]]}{head} target {index[-1]}"
     return worst, where
 
 
-def completeness_runs(explanation: Explanation) -> dict[str, np.ndarray]:
-    """Completeness ratios per raw run, ``"<granularity>:<baseline>"`` -> [nL, (H,) T]."""
-    return {key: run.completeness for key, run in explanation.runs.items()}
+def _expected(explanation: Explanation, run: Run) -> np.ndarray | float:
+    """What a perfect ratio is under the explanation's rule: 1, or (n−1)/n per target [nL, (1,) T]."""
+    if explanation.quadrature != "trapezoid-captum":
+        return 1.0
+    n = np.asarray(run.steps, dtype=np.float64)  # [nL, T]; 0 where not computed
+    expected = np.where(n > 0, (n - 1.0) / np.where(n > 0, n, 1.0), np.nan)
+    return expected[:, None, :] if np.ndim(run.completeness) == 3 else expected
 
 
 def _progress_bar(enabled: bool) -> Progress:

@@ -24,6 +24,8 @@ MAX_TEXT_CHARS = 50_000  # far above any model context; stops a runaway line bef
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSONL_KEYS = ("text", "id", "label", "source")
+# format characters that str.strip keeps but that show nothing: a line of only these is blank
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ def _decoded_lines(path: Path) -> list[tuple[int, str]]:
     return [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), start=1)]
 
 
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: not only whitespace and zero-width characters."""
+    return bool(text.translate(INVISIBLE).strip())
+
+
 def _line_of(raw: bytes, offset: int) -> int:
     """1-based line number of byte ``offset``."""
     return raw.count(b"\n", 0, offset) + 1
@@ -103,7 +110,7 @@ def _check_length(path: Path, number: int, text: str) -> None:
 
 def _text_sample(path: Path, number: int, line: str) -> Sample | None:
     text = line.strip()
-    if not text or text.startswith("#"):
+    if not _visible(text) or text.startswith("#"):
         return None
     _check_length(path, number, text)
     return Sample(id=text_id(text), text=text, line=number)
@@ -119,7 +126,7 @@ def _jsonl_sample(path: Path, number: int, line: str) -> Sample:
     if not isinstance(record, dict):
         raise SamplesError(f"{where} is a JSON {type(record).__name__}, not an object with a \"text\" key")
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not _visible(text):
         raise SamplesError(f"{where} needs a non-empty string \"text\"; valid keys: {', '.join(JSONL_KEYS)}")
     text = text.strip()
     given = record.get("id")

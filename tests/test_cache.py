@@ -37,7 +37,7 @@ def small_explanation(text: str = "The cat sat.") -> Explanation:
     ],
 )
 def test_key_changes_with_every_setting_that_changes_the_numbers(change: dict) -> None:
-    config = BuildConfig()
+    config = BuildConfig(steps=32)  # not the default "auto", so that changing to "auto" is a change
     assert cache_key(IDENTITY, "The cat sat.", replace(config, **change)) != cache_key(IDENTITY, "The cat sat.", config)
 
 
@@ -97,3 +97,33 @@ def test_an_entry_holding_another_text_is_not_served(tmp_path: Path) -> None:
     cache.put("01" * 32, small_explanation("Another text."))
     with pytest.warns(UserWarning, match="holds another text"):
         assert cache.get("01" * 32, "The cat sat.") is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda doc: [], "AttributeError"),  # valid JSON, not an object
+        (lambda doc: "x", "AttributeError"),
+        (lambda doc: {**doc, "runs": None}, "AttributeError"),
+        (lambda doc: {**doc, "word_ids": [None]}, "word_ids do not match the tokens"),
+        (lambda doc: {**doc, "tokens": ["[CLS]", 7, "[SEP]"]}, "text or tokens are not strings"),
+        (lambda doc: {**doc, "layers": []}, "layers or targets are not lists of indices"),
+        (lambda doc: {**doc, "warnings": "oops"}, "warnings are not a list of lines"),
+    ],
+)
+def test_an_entry_of_the_wrong_shape_is_recomputed_not_served(tmp_path: Path, damage, reason: str) -> None:
+    import orjson
+
+    cache = ExplanationCache(tmp_path)
+    path = cache.put("cd" * 32, small_explanation())
+    path.write_bytes(orjson.dumps(damage(orjson.loads(path.read_bytes()))))
+    with pytest.warns(UserWarning, match=f"unreadable \\(.*{reason}.*\\); recomputing"):
+        assert cache.get("cd" * 32, "The cat sat.") is None
+
+
+def test_an_intact_entry_has_no_inconsistency(tmp_path: Path) -> None:
+    from ligsite.cache import inconsistency
+
+    cache = ExplanationCache(tmp_path)
+    cache.put("cd" * 32, small_explanation())
+    assert inconsistency(cache.get("cd" * 32)) == ""

@@ -169,6 +169,26 @@ def test_bad_option_values_name_the_valid_choices(project: Path) -> None:
     assert result.exit_code == 1 and "--steps must be a positive integer or 'auto'" in result.stderr
 
 
+def test_layers_outside_the_model_are_one_line_before_any_sample_runs(project: Path) -> None:
+    result = ligsite("compute", "samples.txt", "--layers", "0,7")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "layers [0, 7]:" in result.stderr and "has blocks 0..1" in result.stderr
+    assert not list((project / ".ligsite-cache").rglob("*.json"))
+
+
+def test_a_corrupt_cache_entry_is_one_warning_line_and_is_recomputed(project: Path) -> None:
+    assert ligsite("compute", "samples.txt").exit_code == 0
+    entries = sorted((project / ".ligsite-cache").rglob("*.json"))
+    entries[0].write_text("{not json")
+    result = ligsite("build", "samples.txt", "-o", "site")
+    assert result.exit_code == 0, result.output
+    warning_lines = [line for line in result.stderr.splitlines() if line]
+    assert len(warning_lines) == 1 and warning_lines[0].startswith(f"warning: cache entry {entries[0].relative_to(project)}")
+    assert "recomputing it" in warning_lines[0] and "UserWarning" not in result.stderr
+    assert (table_value(result.stdout, "computed"), table_value(result.stdout, "cache hits")) == (1, 2)
+    assert orjson.loads(entries[0].read_bytes())["text"] in SENTENCES
+
+
 def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
     fields = set(BuildConfig.__dataclass_fields__)
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
@@ -176,6 +196,16 @@ def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
         options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "explanations"}
         assert options == {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
         assert options <= fields
+
+
+def test_defaults_named_in_the_site_options_help_are_the_config_defaults() -> None:
+    defaults = BuildConfig()
+    build = typer.main.get_command(app).commands["build"]  # type: ignore[attr-defined]
+    stated = {p.name: re.search(r"\(default: ([^)]+)\)", p.help or "") for p in build.params}
+    for name in ("steps", "quadrature", "device", "dtype", "cache_dir"):
+        assert stated[name], f"--{name} help names no default"
+        assert stated[name].group(1) == str(getattr(defaults, name)), name
+    assert stated["model"].group(1) == "embedded all-MiniLM-L6-v2" and defaults.model.endswith("all-MiniLM-L6-v2")
 
 
 def test_ctrl_c_keeps_every_finished_sample(project: Path) -> None:

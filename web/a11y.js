@@ -37,7 +37,7 @@ export function selectionSummary({ display, size, labels, layer, target, legend 
   const top = rowTopSources(display, size, target, k)
     .map((item) => `${quoteToken(labels[item.source])} ${formatValue(item.value)}`);
   const what = top.length ? `top sources: ${top.join(", ")}` : "no computed sources";
-  return `Target ${target} ${quoteToken(labels[target])}, layer ${layer}: ${what} (${legend}).`;
+  return `Target ${target} ${quoteToken(labels[target])}, layer ${layer}: ${what}; values: ${legend}.`;
 }
 
 /** The aria-live sentence for a keyboard-focused cell (before it is selected with Enter). */

@@ -21,10 +21,9 @@ function bitmapOf(values, rows, cols, scale) {
   canvas.height = rows;
   const context = canvas.getContext("2d");
   const image = context.createImageData(cols, rows);
-  for (let row = 0; row < rows; row++) {
-    const rowScale = Array.isArray(scale) ? scale[row] : scale;
-    for (let k = row * cols; k < (row + 1) * cols; k++) rowScale.rgbInto(values[k], image.data, 4 * k);
-  }
+  const pixels = new Uint32Array(image.data.buffer);
+  if (!Array.isArray(scale)) scale.fillPixels(values, 0, rows * cols, pixels);
+  else for (let row = 0; row < rows; row++) scale[row].fillPixels(values, row * cols, (row + 1) * cols, pixels);
   context.putImageData(image, 0, 0);
   cached.set(scale, canvas);
   return canvas;
@@ -100,7 +99,7 @@ function layoutOf(props) {
   const left = Math.ceil(longest(props.rowLabels) * font * 0.62) + 8;
   // Column labels slant at -60° when neighbours are far enough apart not to overlap, else stand
   // upright; a slanted label reaches past the last column, hence the right margin.
-  const slanted = cell.w * 0.87 >= font * 1.05;
+  const slanted = cell.w * 0.87 >= font * 1.2;
   const colText = longest(props.colLabels) * font * 0.6;
   const top = Math.ceil(slanted ? colText * 0.87 : colText) + 8;
   const right = slanted ? Math.ceil(colText * 0.5) + 4 : 4;
@@ -111,16 +110,19 @@ function layoutOf(props) {
 function drawOverlay(ctx, layout, props, hover) {
   const { cell } = layout;
   ctx.clearRect(0, 0, props.cols * cell.w + 2, props.rows * cell.h + 2);
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = "rgba(0,0,0,0.55)";
-  for (const [r, c] of props.outlines) ctx.strokeRect(c * cell.w + 0.5, r * cell.h + 0.5, cell.w - 1, cell.h - 1);
-  ctx.lineWidth = 2;
-  ctx.strokeStyle = "#111";
-  for (const r of props.highlightRows) ctx.strokeRect(1, r * cell.h + 1, props.cols * cell.w - 2, cell.h - 2);
-  if (hover) {
-    ctx.strokeStyle = "#000";
-    ctx.strokeRect(hover.col * cell.w + 1, hover.row * cell.h + 1, cell.w - 2, cell.h - 2);
-  }
+  // Every mark is a dark line with a light line inside it, so it shows on any cell colour and
+  // on the light and the dark page alike.
+  const mark = (x, y, w, h, width) => {
+    ctx.lineWidth = width;
+    ctx.strokeStyle = "rgba(0,0,0,0.8)";
+    ctx.strokeRect(x + width / 2, y + width / 2, w - width, h - width);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "rgba(255,255,255,0.85)";
+    if (w > 2 * width + 2 && h > 2 * width + 2) ctx.strokeRect(x + width + 0.5, y + width + 0.5, w - 2 * width - 1, h - 2 * width - 1);
+  };
+  for (const [r, c] of props.outlines) mark(c * cell.w, r * cell.h, cell.w, cell.h, 1);
+  for (const r of props.highlightRows) mark(0, r * cell.h, props.cols * cell.w, cell.h, 2);
+  if (hover) mark(hover.col * cell.w, hover.row * cell.h, cell.w, cell.h, 2);
 }
 
 // Paint `values` into a canvas unless it already shows exactly these values, scale and size

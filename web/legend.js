@@ -1,6 +1,5 @@
 // legend.js — the colour scale: gradient, range, units and normalization, in words.
 
-import { formatValue } from "./format.js";
 
 const STOPS = 11;
 
@@ -25,7 +24,8 @@ export function createLegend(container) {
     gradient.selectAll("stop").data(d3.range(STOPS)).join("stop")
       .attr("offset", (k) => `${(100 * k) / (STOPS - 1)}%`)
       .attr("stop-color", (k) => scale.css(scale.domain[0] + (2 * scale.bound * k) / (STOPS - 1)));
-    const values = perPanel ? ["−max", "0", "+max"] : [scale.domain[0], 0, scale.domain[1]].map(formatValue);
+    const short = (v) => (v === 0 ? "0" : (v < 0 ? "−" : "+") + Number(Math.abs(v).toPrecision(3)));
+    const values = perPanel ? ["−max", "0", "+max"] : [scale.domain[0], 0, scale.domain[1]].map(short);
     ticks.selectAll("text").data(values).join("text")
       .attr("x", (v, k) => 10 + 110 * k).attr("y", 28)
       .attr("text-anchor", (v, k) => ["start", "middle", "end"][k])

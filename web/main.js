@@ -29,6 +29,22 @@ function sampleMeta(payload) {
   return parts.join(" · ");
 }
 
+// Decode a sample's other maps while the page is idle, one map per idle callback (a few ms
+// each), so a later route or baseline switch only draws.
+function warmMaps(sample) {
+  if (sample.warming) return;
+  sample.warming = true;
+  const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 50));
+  const pending = Object.keys(sample.payload.maps);
+  const step = () => {
+    const key = pending.shift();
+    if (key === undefined) return;
+    if (!sample.decoded.has(key)) decodedMap(sample, key);
+    idle(step);
+  };
+  idle(step);
+}
+
 function startViewer() {
   const body = document.body;
   const base = body.dataset.base || "";
@@ -120,6 +136,7 @@ function startViewer() {
     }
     render(next, sample);
     state = next;
+    warmMaps(sample);
     const hash = formatHash(state);
     if (history !== "none" && hash !== location.hash) {
       window.history[history === "push" ? "pushState" : "replaceState"](null, "", hash);

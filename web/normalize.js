@@ -11,8 +11,8 @@ const NORM_CHOICES = STATE_ENUMS.norm;
 
 const NORM_LEGENDS = {
   "raw": "raw attribution (signed)",
-  "share": "share of the target's Σ|v| over sources (signed; |column| sums to 1)",
-  "share-noself": "share of the target's Σ|v| over other sources (self excluded; |column| sums to 1)",
+  "share": "share of the target's Σ|v| over sources (signed)",
+  "share-noself": "share of the target's Σ|v| over other sources (signed, self excluded)",
 };
 
 /** Throw a message naming the bad value and the valid choices (the viewer shows it). */

@@ -55,7 +55,7 @@ function legendProps(state, map, colour, layer, all) {
       : `colour range ±max of layer ${layer.id} only (per-layer scale)`;
   return {
     scale, perPanel, scope, normalization: map.legend, mode: colour.shared ? "shared" : "layer",
-    units: state.norm !== "raw" ? "unitless, a row's |values| sum to 1"
+    units: state.norm !== "raw" ? "unitless: the |values| of a target's row sum to 1"
       : state.route === "direct" ? "units: ‖Δ block output‖ of the target, a row sums to it"
         : "units: ATT × MLP products of norms (compare shapes with direct, not sizes)",
   };

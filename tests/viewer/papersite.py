@@ -19,6 +19,8 @@ TOKENS = ["[CLS]", "the", "un", "##believ", "##able", "cat", ",", "sat", "down",
 WORD_INDEX = [0, 1, 2, 2, 2, 3, 4, 5, 6, 7]
 WORDS = ["[CLS]", "the", "unbelievable", "cat", ",", "sat", "down", "[SEP]"]
 N_LAYERS = 4
+LABEL = "positive"
+SOURCE = "written for the tests <b>CC0</b>"  # shown as text, never as markup
 WARNING = "layer 2 att:zero: 1 completeness ratios off by more than 0.05 (worst: target 3 head 1, ratio 0.9000)"
 
 
@@ -41,6 +43,7 @@ def paper_payload() -> dict:
     payload = fake_payload("paper", "the unbelievable cat, sat down", TOKENS, N_LAYERS, seed=11)
     completeness, l2 = _diagnostics(np.random.default_rng(12))
     payload.update(words=WORDS, word_index=WORD_INDEX, completeness=completeness, l2=l2, warnings=[WARNING],
+                   label=LABEL, source=SOURCE,
                    word_ids=[None, 0, 1, 1, 1, 2, 3, 4, 5, None])
     return payload
 

@@ -32,7 +32,7 @@ async ([selector, value]) => {
 
 SWITCHES = [("#sample", "short"), ("#sample", "long69"), ("#route", "composed"),
             ("#attBaseline", "self_input_token"), ("#route", "direct"),
-            ("#layerBaseline", "itb_zero_ratio"), ("#layer", "11"), ("#layer", "5")]
+            ("#layerBaseline", "itb_zero_ratio"), ("#scale", "layer"), ("#layer", "11"), ("#layer", "5")]
 
 
 def test_budgets_hold_for_69_tokens_and_12_layers(viewer, site_url, record_property):
