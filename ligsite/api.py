@@ -61,10 +61,7 @@ def explain(
     cache = adapter.forward(tokens.input_ids)
     runs = _compute(adapter, cache, layer_list, target_list, requested, t, torch_dtype,
                     quadrature, steps, tolerance)
-    self_probs = None
-    if "att" in wanted:  # attention prob j -> j per head on the real input, [nL, H, T]
-        self_probs = np.stack([torch.diagonal(cache.attention[l], dim1=-2, dim2=-1).double().cpu().numpy()
-                               for l in layer_list])
+    self_probs = _self_probs(cache, layer_list) if "att" in wanted else None
     exp = Explanation(
         text=text, tokens=tokens.tokens, word_ids=tokens.word_ids, model=adapter.name,
         model_identity=adapter.identity, model_type=adapter.model_type, n_heads=adapter.n_heads,
@@ -98,6 +95,12 @@ def _compute(adapter: HFAdapter, cache, layer_list: list[int], target_list: list
     return {key: Run(*(np.stack([getattr(r, f) for r in parts])
                        for f in ("scores", "value", "completeness", "steps")))
             for key, parts in per_run.items()}
+
+
+def _self_probs(cache, layer_list: list[int]) -> np.ndarray:
+    """Attention probability j -> j per head on the real input [nL, H, T]: itb_map_ratio's ``a``."""
+    return np.stack([torch.diagonal(cache.attention[l], dim1=-2, dim2=-1).double().cpu().numpy()
+                     for l in layer_list])
 
 
 def _full_size(granularity: str, result: RouteRun, targets: torch.Tensor, t: int, h: int) -> Run:
@@ -139,6 +142,7 @@ def completeness_warnings(exp: Explanation) -> list[str]:
 
 
 def _check_settings(steps: int | str, quadrature: str, tolerance: float) -> None:
+    """Reject bad settings before any model is loaded (loading is the slow part)."""
     if quadrature not in QUADRATURES:
         raise InputError(f"unknown quadrature {quadrature!r}; valid: {', '.join(QUADRATURES)}")
     if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):

@@ -159,9 +159,28 @@ def test_bad_input_gets_a_clear_error(bert, kwargs, message):
         explain(**args)
 
 
-def test_att_on_a_block_only_model_is_rejected(tiny_model_dir):
-    with pytest.raises(InputError, match="granularity 'att' is not available.*offers: layer"):
-        explain(TEXT, model=str(tiny_model_dir("mpnet")), granularity=["att"], steps=2)
+@pytest.mark.parametrize(("family", "granularity"), [("mpnet", "att"), ("mpnet", "mlp"), ("modernbert", "att")])
+def test_att_or_mlp_on_a_block_only_model_is_rejected(tiny_model_dir, family, granularity):
+    with pytest.raises(InputError, match=f"granularity '{granularity}' is not available.*offers: layer"):
+        explain(TEXT, model=str(tiny_model_dir(family)), granularity=[granularity], steps=2)
+
+
+def test_columns_with_nothing_to_attribute_are_zero_null_and_raise_no_warning(tiny_model_dir, tmp_path):
+    # GPT-2's first token under ITB: its only source is itself, so L(x) = 0 on every route.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", api.CompletenessWarning)
+        exp = explain(TEXT, model=str(tiny_model_dir("gpt2")), steps=4, targets=[0], dtype="float64",
+                      baselines={"att": ["self_input_token"], "mlp": ["att_itb_a0"], "layer": ["self_input_token"]})
+    assert not exp.warnings and exp.to_dict()["completeness_warning"] is False
+    for layer in exp.layers:
+        assert np.all(exp.z2z(layer, "self_input_token")[:, 0] == 0.0)
+        assert np.all(exp.att(layer, "self_input_token")[:, :, 0] == 0.0)
+        assert np.all(exp.mlp(layer, "att_itb_a0")[0] == 0.0)
+        for g, b in (("att", "self_input_token"), ("mlp", "att_itb_a0"), ("layer", "self_input_token")):
+            assert np.isnan(exp.completeness(g, layer, b)[..., 0]).all()
+    exp.save(tmp_path / "e.json")
+    doc = Explanation.load(tmp_path / "e.json").to_dict()
+    assert doc["runs"]["layer:self_input_token"]["completeness"][0][0] is None
 
 
 def test_unknown_model_offline_is_a_model_error():
@@ -173,8 +192,12 @@ def test_half_precision_model_does_not_crash(tmp_path):
     from tiny_models import build_tiny_model
 
     folder = build_tiny_model("bert", tmp_path / "bf16", dtype=torch.bfloat16)
-    exp = explain(TEXT, model=str(folder), steps=4, granularity="layer", baselines={"layer": ["self_input_token"]})
-    assert np.isfinite(exp.z2z(0, "self_input_token")).all()
+    exp = explain(TEXT, model=str(folder), steps=4)  # every granularity and baseline
+    assert exp.dtype == "float32"
+    for layer in exp.layers:
+        assert np.isfinite(exp.z2z(layer, "itb_zero_ratio")).all()
+        assert np.isfinite(exp.att(layer, "itb_map_ratio")).all()
+        assert np.isfinite(exp.composed(layer, "zero", "att_itb_a0")).all()
 
 
 def test_public_api_names_are_importable_from_the_package():

@@ -56,11 +56,14 @@ def test_explain_writes_a_file_with_out(tiny_model_dir, tmp_path):
     (["--baseline-mlp", "self_input_token"], "'self_input_token' is not valid for mlp"),
     (["--layers", "0,x"], "--layers expects comma-separated integers"),
     (["--steps", "many"], "--steps expects a positive integer or 'auto'"),
+    (["--targets", "1,99"], "target 99 is out of range"),
+    (["--granularity", "att", "--model", "no-such-org/no-such-model"], "'no-such-org/no-such-model' is not available offline"),
 ])
 def test_explain_errors_are_one_red_line(tiny_model_dir, args, message):
     result = runner.invoke(app, ["explain", "the cat sat", "--model", str(tiny_model_dir("bert")), *args])
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
 def test_boundaries_prints_family_and_granularities(tiny_model_dir):
@@ -68,3 +71,11 @@ def test_boundaries_prints_family_and_granularities(tiny_model_dir):
     assert result.exit_code == 0, result.output
     info = orjson.loads(result.stdout)
     assert info["family"] == "mpnet" and info["granularities"] == ["layer"]
+
+
+def test_boundaries_with_load_weights_adds_the_identity(tiny_model_dir):
+    result = runner.invoke(app, ["boundaries", str(tiny_model_dir("gpt2")), "--load-weights"])
+    assert result.exit_code == 0, result.output
+    info = orjson.loads(result.stdout)
+    assert info["family"] == "gpt2" and info["causal"] is True and info["n_layers"] == 2
+    assert "@sha256:" in info["identity"] and info["granularities"] == ["att", "mlp", "layer"]

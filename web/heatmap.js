@@ -136,7 +136,7 @@ export function paintOnce(canvas, { values, rows, cols, scale }, width, height) 
 }
 
 // container -> {render(props), setHover(cell)}; events go to handlers.onHover/onClick/onLeave.
-export function createHeatmap(container, { canvasId, label }, handlers) {
+export function createHeatmap(container, { canvasId, label, clickRows = false }, handlers) {
   const stage = d3.select(container).append("div").attr("class", "heatmap-stage");
   const svg = stage.append("svg").attr("class", "heatmap-axes").attr("aria-hidden", "true");
   svg.append("g").attr("class", "rows");
@@ -146,6 +146,12 @@ export function createHeatmap(container, { canvasId, label }, handlers) {
   if (canvasId) cells.attr("id", canvasId);
   const overlay = stage.append("canvas").attr("class", "heatmap-overlay");
   let current = null;
+  if (clickRows) {  // a row's token label selects that row, like a click on its self cell
+    svg.classed("rows-clickable", true).select("g.rows").on("click", (event) => {
+      const datum = event.target.__data__;
+      if (current && datum && datum.k < current.rows) handlers.onClick({ row: datum.k, col: Math.min(datum.k, current.cols - 1) }, event);
+    });
+  }
   let layout = null;
   let overlayCtx = null;
 

@@ -85,7 +85,7 @@ function startViewer() {
   });
   const overview = createOverview(document.getElementById("overview-holder"), hover("overview"));
   const matrix = createHeatmap(document.getElementById("matrix-holder"),
-    { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources" }, hover("matrix"));
+    { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources", clickRows: true }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
   const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
   const paper = createPaperTools({  // issue 4: normalization, axis, theme, exports, panels

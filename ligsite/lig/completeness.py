@@ -56,6 +56,7 @@ def misses(ratio: Tensor, expected: float, tolerance: float) -> Tensor:
 
 def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
           quadrature: str, n: int) -> RouteRun:
+    """One route at n nodes; columns with L(x) = 0 forced to exact zeros and a NaN ratio."""
     route, source_axis = ROUTES[granularity]
     nodes, weights = rule(quadrature, n)
     scores, value = route(block, z, targets, baseline, nodes, weights)

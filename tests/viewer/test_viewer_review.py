@@ -156,3 +156,15 @@ def test_window_resize_redraws_the_views_to_fit(viewer, paper_site):
     assert viewer.checksum() == checksum_before and viewer.state()["target"] == 3  # same data, same state
     page.set_viewport_size({"width": 1280, "height": 900})
     page.wait_for_function(f"() => ({width})() === {wide}")
+
+
+def test_clicking_a_row_token_selects_that_target(viewer, paper_site):
+    url, payload = paper_site
+    viewer.open(url + "index.html#sample=paper&layer=2")
+    page = viewer.page
+    page.locator("#matrix-holder g.rows text", has_text="sat").click()
+    page.wait_for_function("() => window.ligsite.getState().target === 7")
+    assert page.is_visible("#focus") and TOKENS[7] == "sat"
+    assert page.text_content("#focus-title").startswith("Target 7 \u201csat\u201d")
+    assert viewer.checksum("#focus-matrix") == checksum(
+        [np.stack([shown(payload, "direct:zero", p)[7] for p in range(N_LAYERS)])])
