@@ -45,7 +45,8 @@ def explain(
 ) -> Explanation:
     """LIG attributions of ``text`` (see METHOD.md); ``model`` may be an id, a folder or an adapter.
 
-    ``granularity``: "all" (what the model supports) or a subset of ("att", "mlp", "layer").
+    ``granularity``: a subset of ("att", "mlp", "layer"), or "all" (the default: every one the
+    family supports, so the same call serves full and block-only models).
     ``baselines``: per granularity, default all valid ones. ``steps``: nodes, or "auto".
     ``device`` applies when the model is loaded here; a given adapter runs where it lives.
     """
@@ -199,8 +200,9 @@ def _indices(values: Iterable[int] | None, size: int, what: str, context: str) -
         chosen = sorted({int(v) for v in values})
     except (TypeError, ValueError):
         raise InputError(f"{what}s must be integers, got {values!r}") from None
+    if not chosen:
+        raise InputError(f"no {what} given (an empty list); {context} 0..{size - 1}, or pass None for all")
     bad = [v for v in chosen if not 0 <= v < size]
-    if bad or not chosen:
-        shown = bad[0] if bad else "none"
-        raise InputError(f"{what} {shown} is out of range: {context} 0..{size - 1}")
+    if bad:
+        raise InputError(f"{what} {bad[0]} is out of range: {context} 0..{size - 1}")
     return chosen

@@ -111,6 +111,13 @@ def test_auto_steps_meets_the_tolerance_where_fixed_steps_miss(bert):
     assert not auto.warnings and auto.steps == "auto"
 
 
+def test_auto_steps_stop_at_the_cap_and_report_the_targets_that_still_miss(bert):
+    with pytest.warns(api.CompletenessWarning, match="layer 0 layer:zero: .* off by more than 1e-15"):
+        exp = explain(TEXT, model=bert, steps="auto", granularity="layer", baselines={"layer": ["zero"]},
+                      layers=[0], dtype="float32", tolerance=1e-15)  # float32 cannot get this close
+    assert exp.runs["layer:zero"].steps.max() == 1024 and exp.to_dict()["completeness_warning"]
+
+
 def test_trapezoid_captum_ratios_sit_near_n_minus_1_over_n_without_warning(bert):
     with warnings.catch_warnings():
         warnings.simplefilter("error", api.CompletenessWarning)
@@ -148,6 +155,8 @@ def test_saved_json_writes_nan_as_null(bert, tmp_path):
     ({"baselines": {"layer": ["itb_map_ratio"]}}, "'itb_map_ratio' is not valid for layer"),
     ({"layers": [5]}, "layer 5 is out of range"),
     ({"targets": [99]}, "target 99 is out of range: the text has tokens 0..9"),
+    ({"layers": [-1]}, "layer -1 is out of range: .* has layers 0..1"),
+    ({"targets": []}, "no target given"),
     ({"granularity": "heads"}, "unknown granularity 'heads'"),
     ({"quadrature": "simpson"}, "unknown quadrature 'simpson'"),
     ({"steps": 0}, "steps must be a positive integer or 'auto'"),

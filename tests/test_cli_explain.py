@@ -79,3 +79,15 @@ def test_boundaries_with_load_weights_adds_the_identity(tiny_model_dir):
     info = orjson.loads(result.stdout)
     assert info["family"] == "gpt2" and info["causal"] is True and info["n_layers"] == 2
     assert "@sha256:" in info["identity"] and info["granularities"] == ["att", "mlp", "layer"]
+
+
+def test_completeness_misses_are_yellow_lines_and_a_flag_in_the_json(tiny_model_dir):
+    result = runner.invoke(app, ["explain", "a small dog barked at the red car", "--model",
+                                 str(tiny_model_dir("bert")), "--steps", "2", "--granularity", "layer",
+                                 "--baseline-layer", "zero"])
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.stdout)
+    assert doc["completeness_warning"] is True and doc["warnings"]
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"warning: {line}" for line in doc["warnings"]]
+    assert "completeness ratios off by more than 0.02" in lines[0]

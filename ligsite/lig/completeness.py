@@ -67,4 +67,4 @@ def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: 
         scores = scores.masked_fill(empty.unsqueeze(-1), 0.0)
     total = scores.sum(source_axis)
     ratio = torch.where(empty, torch.full_like(total, float("nan")), total / torch.where(empty, 1.0, value))
-    return RouteRun(scores, value, ratio, torch.full((len(targets),), n, dtype=torch.long))
+    return RouteRun(scores, value, ratio, torch.full((len(targets),), n, dtype=torch.long, device=targets.device))

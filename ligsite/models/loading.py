@@ -112,9 +112,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        chosen = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise InputError(f"device {device!r} is not valid; use 'auto', 'cpu' or 'cuda[:n]' ({error})") from None
+    if chosen.type == "cuda" and not (torch.cuda.is_available() and (chosen.index or 0) < torch.cuda.device_count()):
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise InputError(f"device {device!r} is not available here ({found} CUDA devices); use 'auto' or 'cpu'")
+    return chosen
 
 
 def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32") -> HFAdapter:
@@ -128,7 +132,7 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ligsite draws its own progress; keep stderr to errors
-    source, want = resolve(model), arithmetic_dtype(dtype)
+    source, want, where = resolve(model), arithmetic_dtype(dtype), resolve_device(device)
     cls = adapter_class(load_config(model).model_type)
     try:
         hf_model = AutoModel.from_pretrained(source.location, attn_implementation="eager", dtype="auto")
@@ -137,7 +141,7 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
         raise unavailable(source, error) from None
     if hf_model.dtype in (torch.float32, torch.float64):
         hf_model = hf_model.to(want)
-    hf_model = hf_model.to(resolve_device(device))
+    hf_model = hf_model.to(where)
     return cls(hf_model, tokenizer, name=str(model), identity=model_identity(model), dtype=want)
 
 

@@ -144,6 +144,8 @@ def test_device_auto_and_invalid():
     assert resolve_device("auto").type == expected
     with pytest.raises(InputError, match="device 'gpu0' is not valid"):
         resolve_device("gpu0")
+    with pytest.raises(InputError, match=r"device 'cuda:99' is not available here \(\d+ CUDA devices\)"):
+        resolve_device("cuda:99")
 
 
 def test_path_objects_are_accepted(tiny_model_dir):
