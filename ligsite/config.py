@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ligsite.errors import InputError
+from ligsite.errors import InputError, LigsiteError
 from ligsite.lig.quadrature import QUADRATURES
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -88,14 +88,19 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     return _coerce(BuildConfig(), values, str(path or "options"))
 
 
+def read_toml(path: Path, what: str, error: type[LigsiteError]) -> dict[str, Any]:
+    """A TOML file's table; a missing or unparsable file is one ``error`` naming ``what``."""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as problem:
+        raise error(f"{what} {path} is not valid TOML: {problem}") from None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """The file's values under BuildConfig field names; unknown keys and tables are errors."""
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    data = read_toml(path, "config file", ConfigError)
     values: dict[str, Any] = {}
     for key, value in data.items():
         table = key if isinstance(value, dict) else ""

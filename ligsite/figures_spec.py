@@ -9,13 +9,13 @@ docs/figures.md. Each figure becomes one or more panels; a panel is a viewer sta
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ligsite.config import read_toml
 from ligsite.errors import SiteError
 
 # viewer state keys a panel may set, by spec key
@@ -51,12 +51,7 @@ class Figure:
 def load_spec(path: Path, site: Path) -> list[Figure]:
     """Read SPEC and resolve every figure against the site it will be drawn from."""
     path = Path(path)
-    if not path.is_file():
-        raise SiteError(f"figures spec {path} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SiteError(f"figures spec {path} is not valid TOML: {error}") from None
+    data = read_toml(path, "figures spec", SiteError)
     unknown = set(data) - {"defaults", "figure"}
     if unknown:
         raise SiteError(f"{path}: unknown table {sorted(unknown)[0]!r}; valid: defaults, figure")
