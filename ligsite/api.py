@@ -18,6 +18,7 @@ from ligsite.errors import InputError
 from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run
 from ligsite.lig.completeness import RouteRun, run_route
 from ligsite.lig.quadrature import QUADRATURES
+from ligsite.models.base import ForwardCache
 from ligsite.models.describe import describe_boundaries
 from ligsite.models.hf import HFAdapter
 from ligsite.models.loading import DEFAULT_MODEL, arithmetic_dtype, load
@@ -78,7 +79,7 @@ def explain(
     return exp
 
 
-def _compute(adapter: HFAdapter, cache, layer_list: list[int], target_list: list[int],
+def _compute(adapter: HFAdapter, cache: ForwardCache, layer_list: list[int], target_list: list[int],
              requested: dict[str, list[str]], t: int, dtype: torch.dtype, quadrature: str,
              steps: int | str, tolerance: float) -> dict[str, Run]:
     """Every raw run, layer by layer, stacked into full-size arrays (NaN: target not computed)."""
@@ -98,10 +99,10 @@ def _compute(adapter: HFAdapter, cache, layer_list: list[int], target_list: list
             for key, parts in per_run.items()}
 
 
-def _self_probs(cache, layer_list: list[int]) -> np.ndarray:
+def _self_probs(cache: ForwardCache, layer_list: list[int]) -> np.ndarray:
     """Attention probability j -> j per head on the real input [nL, H, T]: itb_map_ratio's ``a``."""
-    return np.stack([torch.diagonal(cache.attention[l], dim1=-2, dim2=-1).double().cpu().numpy()
-                     for l in layer_list])
+    return np.stack([torch.diagonal(cache.attention[layer], dim1=-2, dim2=-1).double().cpu().numpy()
+                     for layer in layer_list])
 
 
 def _full_size(granularity: str, result: RouteRun, targets: torch.Tensor, t: int, h: int) -> Run:

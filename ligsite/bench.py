@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 
 from ligsite.lig.completeness import ROUTES
-from ligsite.lig.ratios import itb_map_ratio, itb_zero_ratio
 from ligsite.lig.quadrature import gauss_legendre
+from ligsite.lig.ratios import itb_map_ratio, itb_zero_ratio
 from ligsite.models.loading import DEFAULT_MODEL, load
 
 SENTENCES = {
@@ -112,14 +112,13 @@ def time_literal(block, z: Tensor, granularity: str, baseline: str, nodes, weigh
     """Seconds for every (target[, head]) pair; extrapolated from a prefix when over budget."""
     heads = block.n_heads if granularity == "att" else 1
     pairs = [(j, h) for j in range(z.shape[0]) for h in range(heads)]
-    spent, done, outs = 0.0, 0, []
-    for j, h in pairs:
+    spent, outs = 0.0, []
+    for done, (j, h) in enumerate(pairs, start=1):
         start, end = path_ends(block, z, granularity, baseline, j)
         f = boundary_fn(block, z, granularity, j, h)
         t0 = time.perf_counter()
         outs.append(literal_ig(f, start, end, nodes, weights, batched))
         spent += time.perf_counter() - t0
-        done += 1
         if spent > budget_s and done < len(pairs):
             return spent * len(pairs) / done, True, None
     return spent, False, torch.stack(outs)

@@ -63,13 +63,11 @@ def inconsistency(explanation: Explanation) -> str:
         "self_probs do not match the layers": exp.self_probs is None
         or (exp.self_probs.ndim == 3 and exp.self_probs.shape[0] == n_layers),
         "no runs": bool(exp.runs),
+        "runs do not match the layers and tokens": all(
+            len(shape) >= 2 and shape[0] == n_layers and n_tokens in shape[1:]
+            for shape in (run.scores.shape for run in exp.runs.values())
+        ),
     }
-    for run in exp.runs.values():  # a handful of runs, not a hot path
-        shape = run.scores.shape
-        checks["runs do not match the layers and tokens"] = (
-            checks.get("runs do not match the layers and tokens", True)
-            and len(shape) >= 2 and shape[0] == n_layers and n_tokens in shape[1:]
-        )
     return "; ".join(problem for problem, ok in checks.items() if not ok)
 
 
@@ -104,7 +102,7 @@ class ExplanationCache:
         if problem:
             warnings.warn(f"cache entry {path} is unreadable ({problem}); recomputing it", stacklevel=2)
             return None
-        if text is not None and getattr(explanation, "text", text) != text:
+        if text is not None and explanation.text != text:
             warnings.warn(f"cache entry {path} holds another text; recomputing it", stacklevel=2)
             return None
         return explanation

@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import typer
 
-from ligsite.errors import LigsiteError
+from ligsite.errors import InputError, LigsiteError
 
 app = typer.Typer(
     name="ligsite",
@@ -60,8 +61,6 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _csv_ints(value: str | None, option: str) -> list[int] | None:
-    from ligsite.errors import InputError
-
     try:
         return None if value is None else [int(part) for part in _csv(value) or []]
     except ValueError:
@@ -69,8 +68,6 @@ def _csv_ints(value: str | None, option: str) -> list[int] | None:
 
 
 def _steps(value: str) -> int | str:
-    from ligsite.errors import InputError
-
     if value == "auto":
         return value
     try:
@@ -134,7 +131,6 @@ def boundaries_command(
 
     info = describe_boundaries(model, load_weights=load_weights)
     sys.stdout.write(orjson.dumps(info, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
-
 
 
 # ---- site commands (build, compute, render) ---------------------------------------------------

@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ligsite.errors import InputError, LigsiteError
+from ligsite.explanation import BASELINES
 from ligsite.lig.quadrature import QUADRATURES
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "ligsite.toml"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
-# the baselines each route offers in the viewer (METHOD.md, "Baselines")
-LAYER_BASELINES = ("zero", "self_input_token", "itb_zero_ratio")
-ATT_BASELINES = ("zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio")
-MLP_BASELINES = ("zero", "att_itb_a0")
-
-ConfigError = InputError  # a ligsite.toml or CLI value outside its valid choices
+# the baselines each route offers in the viewer: the engine's own registry (METHOD.md, "Baselines")
+LAYER_BASELINES, ATT_BASELINES, MLP_BASELINES = BASELINES["layer"], BASELINES["att"], BASELINES["mlp"]
 
 
 @dataclass(frozen=True)
@@ -100,17 +97,17 @@ def read_toml(path: Path, what: str, error: type[LigsiteError]) -> dict[str, Any
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """The file's values under BuildConfig field names; unknown keys and tables are errors."""
-    data = read_toml(path, "config file", ConfigError)
+    data = read_toml(path, "config file", InputError)
     values: dict[str, Any] = {}
     for key, value in data.items():
         table = key if isinstance(value, dict) else ""
         items = value.items() if isinstance(value, dict) else [(key, value)]
         if table not in TOML_KEYS:
-            raise ConfigError(f"{path}: unknown table [{key}]; valid: {_valid_keys()}")
+            raise InputError(f"{path}: unknown table [{key}]; valid: {_valid_keys()}")
         for name, item in items:
             if name not in TOML_KEYS[table]:
                 dotted = f"{table}.{name}" if table else name
-                raise ConfigError(f"{path}: unknown key {dotted!r}; valid: {_valid_keys()}")
+                raise InputError(f"{path}: unknown key {dotted!r}; valid: {_valid_keys()}")
             values[TOML_KEYS[table][name]] = item
     return values
 
@@ -132,20 +129,20 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         values["cache_dir"] = Path(values["cache_dir"])
     for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures"):
         if name in values and not isinstance(values[name], str):
-            raise ConfigError(f"{where}: {name} must be a string, got {values[name]!r}")
+            raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
     return replace(base, **values)
 
 
 def _list(value: Any, key: str, where: str) -> list[Any]:
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        raise InputError(f"{where}: {key} must be a list, got {value!r}")
     return list(value)
 
 
 def _str_list(value: Any, key: str, where: str) -> list[str]:
     items = _list(value, key, where)
     if not all(isinstance(item, str) for item in items):
-        raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+        raise InputError(f"{where}: {key} must be a list of strings, got {value!r}")
     return items
 
 
@@ -154,7 +151,7 @@ def _pair(item: Any, where: str) -> tuple[str, str]:
     if isinstance(item, str) and item.count("+") == 1:
         item = item.split("+")
     if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-        raise ConfigError(f"{where}: a composed pair is [\"<att>\", \"<mlp>\"] or \"<att>+<mlp>\", got {item!r}")
+        raise InputError(f"{where}: a composed pair is [\"<att>\", \"<mlp>\"] or \"<att>+<mlp>\", got {item!r}")
     return (item[0], item[1])
 
 
@@ -164,10 +161,10 @@ def _int_tuple(value: Any, where: str) -> tuple[int, ...]:
         try:
             return tuple(int(part) for part in value.split(",") if part.strip())
         except ValueError:
-            raise ConfigError(f"{where}: layers must be comma-separated block indices like 0,5; got {value!r}") from None
+            raise InputError(f"{where}: layers must be comma-separated block indices like 0,5; got {value!r}") from None
     items = _list(value, "layers", where)
     if not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
-        raise ConfigError(f"{where}: layers must be a list of block indices, got {value!r}")
+        raise InputError(f"{where}: layers must be a list of block indices, got {value!r}")
     return tuple(items)
 
 
@@ -178,21 +175,21 @@ def _validate(config: BuildConfig) -> None:
     _choice("dtype", config.dtype, DTYPES)
     steps = config.steps
     if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise ConfigError(f"steps must be a positive integer or 'auto', got {steps!r}")
+        raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
     if config.layers is not None and (not config.layers or min(config.layers) < 0):
-        raise ConfigError(f"layers must be non-negative block indices, got {list(config.layers)}")
+        raise InputError(f"layers must be non-negative block indices, got {list(config.layers)}")
     for baseline in config.layer_baselines:
         _choice("baselines.layer entry", baseline, LAYER_BASELINES)
     for att, mlp in config.composed:
         _choice("composed att baseline", att, ATT_BASELINES)
         _choice("composed mlp baseline", mlp, MLP_BASELINES)
     if not config.layer_baselines and not config.composed:
-        raise ConfigError("nothing to compute: baselines.layer and baselines.composed are both empty")
+        raise InputError("nothing to compute: baselines.layer and baselines.composed are both empty")
 
 
 def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
     if value not in valid:
-        raise ConfigError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+        raise InputError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
 
 
 def _unique(items: Any) -> list[Any]:
@@ -206,5 +203,5 @@ def parse_steps(value: str | None) -> int | str | None:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
+        raise InputError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
 

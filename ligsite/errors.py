@@ -9,6 +9,7 @@ nothing else in the package catches broad exceptions.
     ├── InputError        text / layer / target / baseline / granularity the engine rejects
     ├── SamplesError      a SAMPLES file that cannot be read or parsed
     ├── CacheError        a cache entry that cannot be written or read back
+    ├── ComputeFailed     some samples of a build could not be explained (the rest are cached)
     └── SiteError         rendering, assets, figures
 """
 
@@ -33,6 +34,10 @@ class SamplesError(LigsiteError):
 
 class CacheError(LigsiteError):
     """A precompute cache entry cannot be stored or restored."""
+
+
+class ComputeFailed(LigsiteError):
+    """Some samples could not be explained; the others are cached, each failure is reported."""
 
 
 class SiteError(LigsiteError):

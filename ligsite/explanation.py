@@ -107,7 +107,7 @@ class Explanation:
     def l2_summary(self, layer_baseline: str = "zero", att_baseline: str = "zero",
                    mlp_baseline: str = "zero") -> dict[str, Any]:
         """Per-layer means over target columns (lists over ``layers``) and the pooled means."""
-        columns = [self.l2(l, layer_baseline, att_baseline, mlp_baseline) for l in self.layers]
+        columns = [self.l2(layer, layer_baseline, att_baseline, mlp_baseline) for layer in self.layers]
         out: dict[str, Any] = {}
         pooled: dict[str, float | None] = {}
         for name in ("abs", "rel", "pearson"):

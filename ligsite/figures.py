@@ -227,26 +227,18 @@ def clean_png(data: bytes) -> bytes:
     """The PNG with only the chunks that define pixels; time and text chunks are dropped."""
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise SiteError("the viewer's exportPNG did not return a PNG")
-    out, at = [data[:8]], 8
-    while at < len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        kind = data[at + 4:at + 8]
-        if kind in PNG_KEEP:
-            out.append(data[at:at + 12 + length])
-        at += 12 + length
-    png = b"".join(out)
-    zlib.decompress(b"".join(_chunks(png, b"IDAT")))  # a truncated image fails here, not in a paper
-    return png
+    kept = [(kind, chunk) for kind, chunk in _chunks(data) if kind in PNG_KEEP]
+    zlib.decompress(b"".join(chunk[8:-4] for kind, chunk in kept if kind == b"IDAT"))  # a truncated image fails here, not in a paper
+    return data[:8] + b"".join(chunk for _, chunk in kept)
 
 
-def _chunks(png: bytes, kind: bytes) -> list[bytes]:
-    found, at = [], 8
+def _chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, whole chunk: length, type, data, CRC) of each chunk after the 8-byte signature."""
+    at = 8
     while at < len(png):
         (length,) = struct.unpack(">I", png[at:at + 4])
-        if png[at + 4:at + 8] == kind:
-            found.append(png[at + 8:at + 8 + length])
+        yield png[at + 4:at + 8], png[at:at + 12 + length]
         at += 12 + length
-    return found
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -261,7 +253,7 @@ def gallery(figures: list[Figure], site: Path, out: Path) -> str:
     for figure in figures:
         image = f"{figure.name}.svg" if "svg" in figure.formats else f"{figure.name}.png"
         files = " · ".join(f'<a href="{figure.name}.{fmt}">{fmt.upper()}</a>' for fmt in figure.formats)
-        state = urllib.parse.urlencode({k: v for k, v in figure.panels[0].items()})
+        state = urllib.parse.urlencode(figure.panels[0])
         caption = html.escape(figure.caption or figure.name)
         items.append(f'<figure id="{figure.name}"><img src="{image}" alt="{caption}">'
                      f'<figcaption>{caption} · {files} · <a href="{viewer}/index.html#{html.escape(state)}">open in the viewer</a>'

@@ -150,7 +150,8 @@ def _baselines(entry: dict[str, Any], manifest: dict[str, Any], where: str) -> d
                             f"{', '.join(routes['direct']) or 'none (the site has no direct maps)'}; got {given!r}")
         return {"layerBaseline": layer}
     pairs = [list(pair) for pair in routes["composed"]]
-    pair = [given.get("att", (pairs or [[None, None]])[0][0]), given.get("mlp", (pairs or [[None, None]])[0][1])]
+    first = pairs[0] if pairs else [None, None]  # the default pair: the site's first
+    pair = [given.get("att", first[0]), given.get("mlp", first[1])]
     if pair not in pairs or set(given) - {"att", "mlp"}:
         valid = ", ".join(f"{att}+{mlp}" for att, mlp in pairs) or "none (the site has no composed maps)"
         raise SiteError(f"{where}: composed baselines {{att, mlp}} must be one of {valid}; got {given!r}")

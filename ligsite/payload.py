@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import ligsite
 from ligsite.config import BuildConfig
 from ligsite.errors import InputError
 from ligsite.samples import Sample
@@ -138,11 +137,13 @@ def provenance(exp: Explanation) -> dict[str, Any]:
 
 
 def _maps(exp: Explanation, config: BuildConfig) -> dict[str, dict[str, Any]]:
+    """Every map the viewer can show, by ``map_key``, each quantized over all layers."""
     maps = {}
     for baseline in config.layer_baselines:
-        maps[map_key("direct", baseline)] = quantize(np.stack([exp.z2z(l, baseline) for l in exp.layers]))
+        stacked = np.stack([exp.z2z(layer, baseline) for layer in exp.layers])  # [nL, T_src, T_tgt]
+        maps[map_key("direct", baseline)] = quantize(stacked)
     for pair in config.composed:
-        stacked = np.stack([exp.composed(l, *pair) for l in exp.layers])  # [nL, T_src, T_tgt]
+        stacked = np.stack([exp.composed(layer, *pair) for layer in exp.layers])  # [nL, T_src, T_tgt]
         maps[map_key("composed", pair)] = quantize(stacked)
     return maps
 
@@ -152,7 +153,7 @@ def _completeness(exp: Explanation, config: BuildConfig) -> dict[str, Any]:
     out = {}
     for granularity, names in config.baselines.items():
         for name in names:
-            out[f"{granularity}:{name}"] = rounded([exp.completeness(granularity, l, name) for l in exp.layers])
+            out[f"{granularity}:{name}"] = rounded([exp.completeness(granularity, layer, name) for layer in exp.layers])
     return out
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ligsite.config import BuildConfig
-from ligsite.errors import LigsiteError, SamplesError
+from ligsite.errors import ComputeFailed, SamplesError
 from ligsite.payload import provenance, to_payload
 from ligsite.precompute import ComputeReport, cached, compute, fit_to_model
 from ligsite.samples import Sample
@@ -22,10 +22,6 @@ from ligsite.samples import Sample
 if TYPE_CHECKING:  # pragma: no cover
     from ligsite.explanation import Explanation
     from ligsite.site import SiteMeta
-
-
-class ComputeFailed(LigsiteError):
-    """Some samples could not be explained; the others are cached."""
 
 
 def run_compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -> ComputeReport:

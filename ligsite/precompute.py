@@ -178,15 +178,15 @@ class _Engine:
             )
 
     def explain(self, text: str) -> Explanation:
-        config = self._config
+        config, wanted = self._config, granularity(self._config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", self._warning)  # kept in the Explanation and the report
             return self._explain(
                 text,
                 model=self._adapter,
                 steps=config.steps,
-                granularity=granularity(config),
-                baselines={route: names for route, names in config.baselines.items() if route in granularity(config)},
+                granularity=wanted,
+                baselines={g: names for g, names in config.baselines.items() if g in wanted},
                 layers=list(config.layers) if config.layers is not None else None,
                 quadrature=config.quadrature,
                 device=config.device,
@@ -226,7 +226,7 @@ def _expected(explanation: Explanation, run: Run) -> np.ndarray | float:
 
 
 def _progress_bar(enabled: bool) -> Progress:
-    """Samples done and ETA on a terminal; silent when stderr is not one (CI logs, pipes)."""
+    """Samples done and ETA on a terminal; silent unless stdout and stderr both are one (CI logs, pipes)."""
     console = Console(stderr=True)
     enabled = enabled and sys.stdout.isatty()
     return Progress(

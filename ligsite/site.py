@@ -19,11 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 import orjson

@@ -1,6 +1,7 @@
 // a11y.js — keyboard movement over a heatmap's cells and the sentence the aria-live line reads.
 // Pure: a cell and a key give the next cell; a view and a selection give one sentence.
 import { formatValue, quoteToken } from "./format.js";
+import { rankSources } from "./rank.js";
 
 const A11Y_STEPS = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
 
@@ -20,21 +21,10 @@ export function gridStep(cell, key, rows, cols) {
   return null;
 }
 
-/** Top-k sources of one target row of a rows = targets matrix, by |value| (NaN skipped). */
-export function rowTopSources(display, size, target, k) {
-  const items = [];
-  for (let source = 0; source < size; source++) {
-    const value = display[target * size + source];
-    if (value === value) items.push({ source, value });
-  }
-  items.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.source - b.source);
-  return items.slice(0, k);
-}
-
 /** The aria-live sentence: the selected target, the layer, its top sources with signed values. */
 export function selectionSummary({ display, size, labels, layer, target, legend }, k = 3) {
   if (target === null || target === undefined) return "No target selected.";
-  const top = rowTopSources(display, size, target, k)
+  const top = rankSources(display.subarray(target * size, (target + 1) * size), k)
     .map((item) => `${quoteToken(labels[item.source])} ${formatValue(item.value)}`);
   const what = top.length ? `top sources: ${top.join(", ")}` : "no computed sources";
   return `Target ${target} ${quoteToken(labels[target])}, layer ${layer}: ${what}; values: ${legend}.`;

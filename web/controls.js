@@ -5,7 +5,8 @@ import { baselineName, attChoices, mlpChoices } from "./options.js";
 
 const ROUTE_NAMES = { direct: "direct z→z (whole block)", composed: "composed ATT × MLP" };
 
-function selectField(form, id, text) {
+/** A labelled, empty <select> appended to `form` (a d3 selection): {label, select}. */
+export function selectField(form, id, text) {
   const label = form.append("label").attr("class", "field").attr("id", `${id}-field`);
   label.append("span").attr("class", "field-name").text(text);
   return { label, select: label.append("select").attr("id", id).attr("name", id) };

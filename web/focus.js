@@ -3,19 +3,7 @@
 
 import { createHeatmap } from "./heatmap.js";
 import { formatValue, formatShare, quoteToken } from "./format.js";
-
-// One target's row of a [target][source] matrix -> sources ranked by |value|, with shares of
-// the row's sum of |v| (NaN skipped). Pure, so tests and export can reuse it.
-export function rankSources(row, k) {
-  let total = 0;
-  for (const v of row) if (v === v) total += Math.abs(v);
-  const ranked = [];
-  row.forEach((value, source) => {
-    if (value === value) ranked.push({ source, value, share: total > 0 ? value / total : NaN });
-  });
-  ranked.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.source - b.source);
-  return ranked.slice(0, k);
-}
+import { rankSources } from "./rank.js";
 
 export function targetAcrossLayers(matrices, size, target) {
   const values = new Float32Array(matrices.length * size);

@@ -1,6 +1,5 @@
 // legend.js — the colour scale: gradient, range, units and normalization, in words.
 
-
 const STOPS = 11;
 
 export function createLegend(container) {

@@ -14,6 +14,7 @@ import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
 import { targetOnAxis } from "./words.js";
+import { themeApply } from "./theme.js";
 
 // Write text only when it changed: unchanged nodes then cost no style or layout work.
 function setText(selector, text) {
@@ -43,6 +44,14 @@ function warmMaps(sample) {
     idle(step);
   };
   idle(step);
+}
+
+// Copy the page's URL (the whole state is in its hash); say so, or show the link to copy by hand.
+function copyLink(status) {
+  const url = location.href;
+  const done = (text) => { status.textContent = text; };
+  if (!navigator.clipboard) return done(`Link: ${url}`);
+  navigator.clipboard.writeText(url).then(() => done("Link copied."), () => done(`Link: ${url}`));
 }
 
 function startViewer() {
@@ -81,7 +90,7 @@ function startViewer() {
     },
   });
   const controls = createControls(document.getElementById("controls-holder"), {
-    onChange: (partial) => update(partial), onCopy: copyLink,
+    onChange: (partial) => update(partial), onCopy: () => copyLink(status),
   });
   const overview = createOverview(document.getElementById("overview-holder"), hover("overview"));
   const matrix = createHeatmap(document.getElementById("matrix-holder"),
@@ -118,7 +127,7 @@ function startViewer() {
     legend.render(props.legend);
     focus.render(props.focus);
     paper.render(next, sample);
-    document.documentElement.dataset.theme = next.theme;
+    themeApply(next.theme, document.documentElement);
   }
 
   async function apply(partial, history) {
@@ -150,13 +159,6 @@ function startViewer() {
       console.error(error);
     });
     return queue;
-  }
-
-  function copyLink() {
-    const url = location.href;
-    const done = (text) => { status.textContent = text; };
-    if (!navigator.clipboard) return done(`Link: ${url}`);
-    navigator.clipboard.writeText(url).then(() => done("Link copied."), () => done(`Link: ${url}`));
   }
 
   // Back/forward or an edited hash: the hash is the whole state (absent keys take their defaults).

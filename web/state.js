@@ -20,8 +20,7 @@ const QUIET_DEFAULTS = { norm: "raw", hideSelf: 0, axis: "token", scale: "shared
 export function defaultState() {
   return {
     sample: null, route: "direct", layerBaseline: null, attBaseline: null, mlpBaseline: null,
-    layer: null, target: null, norm: "raw", hideSelf: 0, axis: "token", scale: "shared",
-    theme: "auto",
+    layer: null, target: null, ...QUIET_DEFAULTS,
   };
 }
 
@@ -56,8 +55,4 @@ export function formatHash(state) {
     params.set(key, String(value));
   }
   return "#" + params.toString();
-}
-
-export function sameState(a, b) {
-  return STATE_KEYS.every((key) => a[key] === b[key]);
 }

@@ -1,6 +1,7 @@
 // viewControls.js — the issue-4 controls: normalization, hide-self, word/token axis, theme, export
 // buttons, the drawer toggle for narrow screens, and the layer stepper + target picker that make
 // a single-layer view usable on a phone. Native elements only; every change is a partial state.
+import { selectField } from "./controls.js";
 
 const VC_NORMS = [["raw", "raw values"], ["share", "share of Σ|v| into the target"],
   ["share-noself", "share, self excluded"]];
@@ -10,9 +11,7 @@ const VC_THEMES = [["auto", "auto (system)"], ["light", "light"], ["dark", "dark
 
 /** A labelled <select> with fixed options, appended to `form` (a d3 selection). */
 function vcSelect(form, id, text, entries, onChange) {
-  const label = form.append("label").attr("class", "field").attr("id", `${id}-field`);
-  label.append("span").attr("class", "field-name").text(text);
-  const select = label.append("select").attr("id", id).attr("name", id);
+  const { select } = selectField(form, id, text);
   select.selectAll("option").data(entries).join("option").attr("value", (d) => d[0]).text((d) => d[1]);
   select.on("change", (event) => onChange(event.target.value));
   return select;

@@ -2,6 +2,7 @@
 // view all read it, so an exported figure shows exactly the numbers on screen.
 // Input matrices are Float32Array(n*n) in payload order [source][target]; the view keeps that
 // order and declares the on-screen orientation (rows = targets, columns = sources).
+import { maxAbs } from "./data.js";
 import { normalizeLayers } from "./normalize.js";
 import { axisLayers } from "./words.js";
 import { mapKeyOf } from "./options.js";
@@ -27,14 +28,7 @@ function viewLayerPositions(state, payload) {
 
 /** Symmetric colour domain: the largest finite |v| over everything drawn (1 if all zero/NaN). */
 export function viewDomainOf(panels) {
-  let m = 0;
-  for (const { values } of panels) {
-    for (let k = 0; k < values.length; k++) {
-      const a = Math.abs(values[k]);
-      if (a > m) m = a;
-    }
-  }
-  return m > 0 ? m : 1;
+  return maxAbs(panels.map((panel) => panel.values)) || 1;
 }
 
 /** The caption line of exports: sample, route, baselines, layer, normalization, orientation. */
@@ -66,16 +60,4 @@ export function buildViewModel(state, payload, layersOf) {
     caption: viewCaptionOf(state, norm.legend),
     orientation: VIEW_ORIENTATION,
   };
-}
-
-/** The top-k sources of one target in a panel, ranked by |value| (for focus and aria-live). */
-export function viewTopSources(view, panel, target, k = 5) {
-  const { n, labels } = view;
-  const items = [];
-  for (let i = 0; i < n; i++) {
-    const v = panel.values[i * n + target];
-    if (v === v) items.push({ source: i, label: labels[i], value: v });
-  }
-  items.sort((a, b) => Math.abs(b.value) - Math.abs(a.value) || a.source - b.source);
-  return items.slice(0, k);
 }

@@ -48,13 +48,6 @@ export function axisLayers(layers, payload, axis) {
   };
 }
 
-/** The tokens of each word (for tooltips: "word = sub + ##word"). */
-export function wordMembers(payload) {
-  const members = payload.words.map(() => []);
-  payload.word_index.forEach((w, i) => members[w].push(i));
-  return members;
-}
-
 /** A target index carried across an axis switch: token -> its word, word -> its first token. */
 export function targetOnAxis(target, fromAxis, toAxis, payload) {
   if (target === null || target === undefined || fromAxis === toAxis) return target;

@@ -60,11 +60,8 @@ def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: 
     route, source_axis = ROUTES[granularity]
     nodes, weights = rule(quadrature, n)
     scores, value = route(block, z, targets, baseline, nodes, weights)
-    empty = value == 0  # [J(, H)]
-    if source_axis == 1:  # att: [J, T, H] with value [J, H]
-        scores = scores.masked_fill(empty.unsqueeze(1), 0.0)
-    else:
-        scores = scores.masked_fill(empty.unsqueeze(-1), 0.0)
+    empty = value == 0  # [J(, H)]; att scores [J, T, H] take it at the source axis 1
+    scores = scores.masked_fill(empty.unsqueeze(source_axis), 0.0)
     total = scores.sum(source_axis)
     ratio = torch.where(empty, torch.full_like(total, float("nan")), total / torch.where(empty, 1.0, value))
     return RouteRun(scores, value, ratio, torch.full((len(targets),), n, dtype=torch.long, device=targets.device))

@@ -13,8 +13,8 @@ All nodes go through ``fn`` in one call; the only loop is over chunks of the bat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -73,7 +73,7 @@ def integrate(
     ]
     if len(parts) == 1:
         return parts[0]
-    attributions = tuple(torch.cat(group) for group in zip(*(p.attributions for p in parts)))
+    attributions = tuple(torch.cat(group) for group in zip(*(p.attributions for p in parts), strict=True))
     return IGResult(attributions, torch.cat([p.value for p in parts]))
 
 
@@ -87,9 +87,9 @@ def _integrate_chunk(
 ) -> IGResult:
     """One chunk of ``integrate``: all nodes in one forward and one backward."""
     dtype, device = end[0].dtype, end[0].device
-    delta = tuple(e - s for s, e in zip(start, end))  # [B, ...] each
+    delta = tuple(e - s for s, e in zip(start, end, strict=True))  # [B, ...] each
     with torch.no_grad():  # fn at both ends in one call: [B, 2, *E, D]
-        ends = fn(tuple(torch.stack((s.expand_as(e), e), 1) for s, e in zip(start, end)), context)
+        ends = fn(tuple(torch.stack((s.expand_as(e), e), 1) for s, e in zip(start, end, strict=True)), context)
     reference = ends[:, :1]  # fn(start), [B, 1, *E, D]
     value = safe_norm(ends[:, 1] - ends[:, 0])  # [B, *E]
     alpha = torch.as_tensor(nodes, dtype=dtype, device=device)
@@ -98,12 +98,12 @@ def _integrate_chunk(
     with torch.enable_grad():
         path = tuple(
             (s.unsqueeze(1) + _along(alpha, d) * d.unsqueeze(1)).detach().requires_grad_(True)
-            for s, d in zip(start, delta)
+            for s, d in zip(start, delta, strict=True)
         )  # [B, n, ...] each, leaves
         loss = safe_norm(fn(path, context) - reference)  # [B, n, *E]
         loss = (loss * _along(weight, loss[:, 0])).sum()
         grads = torch.autograd.grad(loss, path)
-    attributions = tuple(d * g.sum(1) for d, g in zip(delta, grads))
+    attributions = tuple(d * g.sum(1) for d, g in zip(delta, grads, strict=True))
     return IGResult(attributions, value)
 
 

@@ -19,8 +19,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ligsite.lig.ig import integrate
+from ligsite.errors import InputError
+from ligsite.lig.ig import Fn, integrate
 from ligsite.models.base import Block
+
+RAW_BASELINES = ("zero", "self_input_token")  # att and layer; ratio variants are post-processing
+Ends = tuple[tuple[Tensor, ...], tuple[Tensor, ...]]  # (start, end), one tensor per path input
+
 
 def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
                 weights: np.ndarray) -> tuple[Tensor, Tensor]:
@@ -71,7 +76,8 @@ def mlp_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
     return scores, result.value
 
 
-def _projected_ends(block: Block, z: Tensor, targets: Tensor, baseline: str):
+def _projected_ends(block: Block, z: Tensor, targets: Tensor,
+                    baseline: str) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], tuple[Tensor, ...]]:
     """Gates at both path ends, and the per-target constants the gated attention needs.
 
     Along an affine path every projected row moves as ``K_i(α) = K'_i + α ΔK_i``; giving each
@@ -91,7 +97,7 @@ def _projected_ends(block: Block, z: Tensor, targets: Tensor, baseline: str):
         q_start, z_start = q[targets], z[targets]
         k_start, v_start = k[targets].unsqueeze(1).expand(-1, t, -1, -1), v[targets].unsqueeze(1).expand(-1, t, -1, -1)
     else:
-        raise ValueError(f"no raw path for baseline {baseline!r}")
+        raise InputError(f"no raw path for baseline {baseline!r}; valid: {', '.join(RAW_BASELINES)}")
     dq, dk, dv = q[targets] - q_start, k - k_start, v - v_start  # [J, H, d], [J, T, H, d] x2
     dots = torch.stack([torch.einsum("jhd,jthd->jth", a, b) for a, b in
                         ((q_start, k_start), (q_start, dk), (dq, k_start), (dq, dk))], -1)  # [J, T, H, 4]
@@ -101,7 +107,7 @@ def _projected_ends(block: Block, z: Tensor, targets: Tensor, baseline: str):
     return start, end, (dots, v_start, dv, targets)
 
 
-def _projected_fn(block: Block, heads: bool):
+def _projected_fn(block: Block, heads: bool) -> Fn:
     """Gated attention of target j (all heads), then the per-head context (att) or block row.
 
     The adapter's own ``attend`` supplies the probabilities: lifted 2-d queries (1, s_q) and
@@ -139,32 +145,31 @@ def _projected_scores(attributions: tuple[Tensor, ...], targets: Tensor) -> Tens
     return scores
 
 
-def _input_ends(z: Tensor, targets: Tensor,
-                baseline: str) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+def _input_ends(z: Tensor, targets: Tensor, baseline: str) -> Ends:
     """Block input at both ends, one copy per target: [J, T, D]."""
     end = z.expand((len(targets),) + tuple(z.shape))
     if baseline == "zero":
         return (torch.zeros_like(end),), (end,)
     if baseline == "self_input_token":
         return (z[targets].unsqueeze(1).expand_as(end),), (end,)
-    raise ValueError(f"no raw path for baseline {baseline!r}")
+    raise InputError(f"no raw path for baseline {baseline!r}; valid: {', '.join(RAW_BASELINES)}")
 
 
-def _input_fn(block: Block, heads: bool):
+def _input_fn(block: Block, heads: bool) -> Fn:
     """Boundary function on the block input: per-(target, head) context, or the block row."""
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:
-        (zz,), targets = path[0:1], context[0]  # [B, n, T, D], [B]
-        b, n = zz.shape[:2]
-        row = targets.view(-1, 1, 1, 1).expand(b, n, 1, zz.shape[-1])
+        z_path, targets = path[0], context[0]  # [B, n, T, D], [B]
+        b, n = z_path.shape[:2]
+        row = targets.view(-1, 1, 1, 1).expand(b, n, 1, z_path.shape[-1])
         if "att" not in block.granularities:  # block-only family: the whole block, row j
-            return torch.gather(block.layer(zz), 2, row).squeeze(2)  # [B, n, D]
-        q, k, v = block.project(zz)  # [B, n, T, H, d]
+            return torch.gather(block.layer(z_path), 2, row).squeeze(2)  # [B, n, D]
+        q, k, v = block.project(z_path)  # [B, n, T, H, d]
         q_row = torch.gather(q, 2, targets.view(-1, 1, 1, 1, 1).expand(b, n, 1, *q.shape[3:]))
         u = block.attend(q_row, k, v, targets.view(-1, 1, 1).expand(b, n, 1)).squeeze(2)
         if heads:  # [B, n, H, d] -> this copy's head [B, n, d]
             head = context[1].view(-1, 1, 1, 1).expand(b, n, 1, u.shape[-1])
             return torch.gather(u, 2, head).squeeze(2)
-        return block.finish(u.flatten(-2), torch.gather(zz, 2, row).squeeze(2))
+        return block.finish(u.flatten(-2), torch.gather(z_path, 2, row).squeeze(2))
 
     return fn

@@ -106,7 +106,7 @@ class Adapter(Protocol):
     identity: str  # cache key of the weights: "id@revision" or "name@sha256:<16 hex>"
     dtype: torch.dtype  # arithmetic dtype: of the forward cache and of blocks by default
 
-    def tokenize(self, text: str) -> "Tokenized":
+    def tokenize(self, text: str) -> Tokenized:
         """input_ids [T], token strings, word ids; InputError for empty or too-long text."""
         ...
 

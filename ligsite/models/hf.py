@@ -109,7 +109,8 @@ class HFAdapter:
             attention=[cast(rec.attention[i]) if i in rec.attention else None for i in range(n)],  # L x [H, T, T]
         )
 
-    def block(self, index: int, dtype: torch.dtype | None = None, device=None) -> Block:
+    def block(self, index: int, dtype: torch.dtype | None = None,
+              device: torch.device | str | None = None) -> Block:
         """Block ``index`` with weights in ``dtype`` on ``device`` (a copy when they differ)."""
         if not 0 <= index < self.n_layers:
             raise InputError(f"layer {index} is out of range: {self.name} has layers 0..{self.n_layers - 1}")

@@ -10,11 +10,8 @@ dialog (an injected alert) or any request to a host other than 127.0.0.1 / file:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import http.server
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from ligsite.site import SiteMeta, render_site
+from jsunit import served
 from sitefixtures import fake_payload, word_tokens
 
 LONG_TEXT = ("the quick brown fox jumps over the lazy dog while a small cat watches from the old wooden "
@@ -99,33 +97,16 @@ def fake_site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """Serve ``folder`` on 127.0.0.1 in a daemon thread; returns (server, base URL)."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
-
-
 @pytest.fixture(scope="session")
 def site_url(site_dir: Path) -> Iterator[str]:
-    server, url = serve(site_dir)
-    yield url
-    server.shutdown()
-    server.server_close()
+    with served(site_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def fake_site_url(fake_site_dir: Path) -> Iterator[str]:
-    server, url = serve(fake_site_dir)
-    yield url
-    server.shutdown()
-    server.server_close()
+    with served(fake_site_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ Every page fails its test on a console error, a page error, or a request to a no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
@@ -30,12 +31,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve_folder(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """Serve ``folder`` on 127.0.0.1 in a daemon thread; returns (server, base URL with slash)."""
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 in a daemon thread while the block runs; yields the base URL
+    (with slash). Every viewer test site goes through here, so all stop the same way."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +51,8 @@ def unit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("jsunit")
     shutil.copytree(WEB, root / "web")
     (root / "index.html").write_text("<!doctype html><meta charset=utf-8><link rel=icon href=data:,><title>unit</title><body></body>")
-    server, url = serve_folder(root)
-    yield url.rstrip("/")
-    server.shutdown()
-    server.server_close()
+    with served(root) as url:
+        yield url.rstrip("/")
 
 
 def watch_page(page: object, problems: list[str]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from jsunit import serve_folder
+from jsunit import served
 from ligsite.payload import decode
 from ligsite.site import SiteMeta, render_site
 from sitefixtures import fake_payload
@@ -75,7 +75,5 @@ def paper_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     render_site([paper_payload()], out, SiteMeta(title="paper", description="issue 4",
                                                  provenance={"model": "fake-random"}))
     payload = json.loads((out / "data" / "paper.json").read_text(encoding="utf-8"))
-    server, url = serve_folder(out)
-    yield url, payload
-    server.shutdown()
-    server.server_close()
+    with served(out) as url:
+        yield url, payload

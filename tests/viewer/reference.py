@@ -32,3 +32,22 @@ def checksum(matrices: list[np.ndarray]) -> str:
 
 def expected_checksum(payload: dict, key: str, layer: int) -> str:
     return checksum([display_matrix(payload, key, payload["layers"].index(layer))])
+
+
+def css_rgb(colour: str) -> tuple[float, float, float]:
+    """``#rrggbb`` or ``rgb(r, g, b)`` / ``rgba(...)`` as (r, g, b) in 0..255."""
+    if colour.startswith("#"):
+        return tuple(float(int(colour[k:k + 2], 16)) for k in (1, 3, 5))
+    return tuple(float(v) for v in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3])
+
+
+def luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of a CSS colour, computed here independently of the viewer."""
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in css_rgb(colour))]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two CSS colours (1 to 21)."""
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)

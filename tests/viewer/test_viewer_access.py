@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from jsunit import watch_page  # noqa: E402
 from papersite import paper_site  # noqa: E402,F401  (the module-scoped site fixture)
+from reference import contrast  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -172,18 +173,6 @@ TEXT_COLOURS = """() => {
 }"""
 
 
-def _rgb(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text[text.index("(") + 1:text.index(")")].split(",")[:3])
-
-
-def _contrast(a: str, b: str) -> float:
-    def lum(c: str) -> float:
-        lin = [v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in _rgb(c)]
-        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    hi, lo = sorted((lum(a), lum(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_every_visible_text_has_contrast_4_5_in_both_themes(viewer, paper_site, theme):
     url, _ = paper_site
@@ -191,7 +180,7 @@ def test_every_visible_text_has_contrast_4_5_in_both_themes(viewer, paper_site, 
     viewer.page.click("#diagnostics summary")
     seen = viewer.page.evaluate(TEXT_COLOURS)
     assert len(seen) > 40
-    low = [(s["what"], s["fg"], s["bg"], round(_contrast(s["fg"], s["bg"]), 2)) for s in seen
-           if _contrast(s["fg"], s["bg"]) < 4.5]
+    low = [(s["what"], s["fg"], s["bg"], round(contrast(s["fg"], s["bg"]), 2)) for s in seen
+           if contrast(s["fg"], s["bg"]) < 4.5]
     assert not low, low
     assert {"H1#.", "SPAN#.field-name", "P#selection-live.selection-live", "TD#.num"} <= {s["what"] for s in seen}
