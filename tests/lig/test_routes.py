@@ -52,6 +52,14 @@ def _context(block, z: torch.Tensor) -> torch.Tensor:
     return block.attend(*block.project(z), positions)  # [T, H, d]
 
 
+def _blocks(runs, family):
+    """(explanation, layer, block, real block input z [T, D]) for every computed layer."""
+    adapter, exp = runs[family]
+    cache = adapter.forward(adapter.tokenize(TEXT).input_ids)
+    for layer in exp.layers:
+        yield exp, layer, adapter.block(layer), cache.z[layer]
+
+
 def _assert_close(fast: np.ndarray, reference: np.ndarray) -> None:
     err = np.linalg.norm(fast - reference) / np.linalg.norm(reference)
     assert err < 1e-6, f"relative error {err:.2e}"
@@ -60,10 +68,7 @@ def _assert_close(fast: np.ndarray, reference: np.ndarray) -> None:
 @pytest.mark.parametrize("family", FULL + BLOCK_ONLY)
 @pytest.mark.parametrize("baseline", ["zero", "self_input_token"])
 def test_layer_route_equals_plain_reference(runs, family, baseline):
-    adapter, exp = runs[family]
-    cache = adapter.forward(adapter.tokenize(TEXT).input_ids)
-    for layer in exp.layers:
-        block, z = adapter.block(layer), cache.z[layer]
+    for exp, layer, block, z in _blocks(runs, family):
         reference = np.stack([_ig(lambda x: block.layer(x)[j], z, _start(z, j, baseline)).sum(-1)
                               for j in range(z.shape[0])], axis=1)  # [T_src, T_tgt]
         _assert_close(exp.z2z(layer, baseline), reference)
@@ -72,10 +77,7 @@ def test_layer_route_equals_plain_reference(runs, family, baseline):
 @pytest.mark.parametrize("family", FULL)
 @pytest.mark.parametrize("baseline", ["zero", "self_input_token"])
 def test_att_route_equals_plain_reference(runs, family, baseline):
-    adapter, exp = runs[family]
-    cache = adapter.forward(adapter.tokenize(TEXT).input_ids)
-    for layer in exp.layers:
-        block, z = adapter.block(layer), cache.z[layer]
+    for exp, layer, block, z in _blocks(runs, family):
         t, h = z.shape[0], block.n_heads
         reference = np.stack([np.stack([
             _ig(lambda x: _context(block, x)[j, head], z, _start(z, j, baseline)).sum(-1)
@@ -86,10 +88,7 @@ def test_att_route_equals_plain_reference(runs, family, baseline):
 @pytest.mark.parametrize("family", FULL)
 @pytest.mark.parametrize("baseline", ["zero", "att_itb_a0"])
 def test_mlp_route_equals_plain_reference(runs, family, baseline):
-    adapter, exp = runs[family]
-    cache = adapter.forward(adapter.tokenize(TEXT).input_ids)
-    for layer in exp.layers:
-        block, z = adapter.block(layer), cache.z[layer]
+    for exp, layer, block, z in _blocks(runs, family):
         u = _context(block, z).flatten(-2)  # [T, H*d]
         rows = []
         for j in range(z.shape[0]):
