@@ -247,13 +247,9 @@ class _Store:
 
     def summary(self, samples: list[Sample]) -> list[dict[str, Any]]:
         """summary.csv rows: per axis, layer (then all layers) and triple, from the scratch files."""
-        groups = [*sorted(self.layers), ALL]
-        rows = []
-        for axis in AXES:
-            for layer in groups:
-                for triple in self.triples:
-                    rows.append(_summary_row(self.paths[(axis, triple)], axis, layer, triple, samples))
-        return rows
+        per_file = {key: summary_rows(path, *key, sorted(self.layers), samples) for key, path in self.paths.items()}
+        groups = len(self.layers) + 1
+        return [per_file[(axis, triple)][g] for axis in AXES for g in range(groups) for triple in self.triples]
 
 
 def _chunks(path: Path) -> Iterator[np.ndarray]:
@@ -284,87 +280,115 @@ def _unsortable(key: int) -> float:
     return float(np.array([bits], dtype=np.uint64).view(np.float64)[0])
 
 
-def order_statistics(path: Path, kind: float, layer: int, metric: int, ranks: list[int]) -> dict[int, float]:
-    """The ``ranks``-th smallest finite values (0-based) of one group's metric, exactly.
+Group = tuple[float, int, int]  # (record kind, layer or ALL, metric index)
+
+
+def order_statistics(path: Path, wanted: dict[Group, list[int]]) -> dict[tuple[Group, int], float]:
+    """The ``ranks``-th smallest finite values (0-based) of each group's metric, exactly.
 
     Radix selection on the values' sortable bits, one byte per pass over the file: 8 passes of
-    ``CHUNK_ROWS`` records at a time, so memory stays fixed however long the file is.
+    ``CHUNK_ROWS`` records at a time for every group at once, so memory stays fixed however long
+    the file is.
     """
-    state = {rank: (0, rank) for rank in ranks}  # rank -> (key prefix found so far, rank left in it)
+    state = {(group, rank): (0, rank) for group, ranks in wanted.items() for rank in ranks}  # (prefix, rank left)
     for shift in range(56, -1, -8):
-        counts = {rank: np.zeros(256, dtype=np.int64) for rank in ranks}
+        counts = {key: np.zeros(256, dtype=np.int64) for key in state}
         for chunk in _chunks(path):
-            values = _select(chunk, kind, layer)[:, 3 + metric]
-            keys = _sortable(values[np.isfinite(values)])
-            for rank in ranks:
-                picked = keys if shift == 56 else keys[(keys >> np.uint64(shift + 8)) == np.uint64(state[rank][0])]
-                counts[rank] += np.bincount(((picked >> np.uint64(shift)) & np.uint64(255)).astype(np.intp),
-                                            minlength=256)
-        for rank, count in counts.items():
-            prefix, left = state[rank]
+            for group, ranks in wanted.items():
+                values = _select(chunk, group[0], group[1])[:, 3 + group[2]]
+                keys = _sortable(values[np.isfinite(values)])
+                for rank in ranks:
+                    prefix = np.uint64(state[(group, rank)][0])
+                    picked = keys if shift == 56 else keys[(keys >> np.uint64(shift + 8)) == prefix]
+                    digits = ((picked >> np.uint64(shift)) & np.uint64(255)).astype(np.intp)
+                    counts[(group, rank)] += np.bincount(digits, minlength=256)
+        for key, count in counts.items():
+            prefix, left = state[key]
             cumulative = np.cumsum(count)
             digit = int(np.searchsorted(cumulative, left, side="right"))
-            state[rank] = ((prefix << 8) | digit, left - (int(cumulative[digit - 1]) if digit else 0))
-    return {rank: _unsortable(prefix) for rank, (prefix, _) in state.items()}
+            state[key] = ((prefix << 8) | digit, left - (int(cumulative[digit - 1]) if digit else 0))
+    return {key: _unsortable(prefix) for key, (prefix, _) in state.items()}
 
 
-def quantiles(path: Path, kind: float, layer: int, metric: int, n: int) -> list[float]:
-    """numpy's default (linear) quantiles ``QUANTILES`` of a group's n finite values."""
-    if n == 0:
-        return [math.nan] * len(QUANTILES)
+def _ranks(n: int) -> tuple[list[float], list[int]]:
+    """Positions of ``QUANTILES`` among n sorted values and the ranks they interpolate between."""
     positions = [q * (n - 1) for q in QUANTILES]
-    ranks = sorted({r for p in positions for r in (math.floor(p), min(math.floor(p) + 1, n - 1))})
-    at = order_statistics(path, kind, layer, metric, ranks)
-    return [_lerp(at[math.floor(p)], at[min(math.floor(p) + 1, n - 1)], p - math.floor(p)) for p in positions]
+    return positions, sorted({r for p in positions for r in (math.floor(p), min(math.floor(p) + 1, n - 1))})
 
 
-def _lerp(a: float, b: float, t: float) -> float:
-    """numpy.quantile's interpolation, the same expression so results match to the last bit."""
-    difference = b - a
-    return b - difference * (1 - t) if t >= 0.5 else a + difference * t
+def _quantile(at: dict[int, float], position: float, n: int) -> float:
+    """numpy.quantile's linear interpolation, with its expression so results match to the last bit."""
+    low, high, t = math.floor(position), min(math.floor(position) + 1, n - 1), position - math.floor(position)
+    a, b = at[low], at[high]
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
-def _totals(path: Path, kind: float, layer: int) -> tuple[int, list[int], list[float]]:
-    """(records, finite count per metric, sum per metric) of one group."""
-    records, counts, sums = 0, [0] * len(METRICS), [0.0] * len(METRICS)
+def _totals(path: Path, groups: list[tuple[float, int]]) -> dict[tuple[float, int], tuple[int, list[int], list[float]]]:
+    """Per (kind, layer) group: records, finite count per metric, sum per metric (one pass)."""
+    totals = {g: [0, [0] * len(METRICS), [0.0] * len(METRICS)] for g in groups}
     for chunk in _chunks(path):
-        rows = _select(chunk, kind, layer)
-        records += len(rows)
+        for group in groups:
+            rows = _select(chunk, *group)
+            entry = totals[group]
+            entry[0] += len(rows)
+            for k in range(len(METRICS)):
+                finite = rows[:, 3 + k][np.isfinite(rows[:, 3 + k])]
+                entry[1][k] += finite.size
+                entry[2][k] += float(finite.sum())
+    return {g: (e[0], e[1], e[2]) for g, e in totals.items()}
+
+
+def _median_samples(path: Path, medians: dict[int, float], samples: list[Sample]) -> dict[int, str]:
+    """Per layer: the first sample (corpus order) whose per-sentence mean Pearson is ``medians[layer]``."""
+    found: dict[int, str] = {}
+    pearson = 3 + METRICS.index("pearson")
+    for chunk in _chunks(path):
+        for layer, value in medians.items():
+            rows = _select(chunk, SENTENCE, layer)
+            hits = rows[rows[:, pearson] == value]
+            if layer not in found and len(hits):
+                found[layer] = samples[int(hits[0, 2])].id
+    return found
+
+
+def summary_rows(path: Path, axis: str, triple: Triple, layers: list[int], samples: list[Sample]) -> list[dict[str, Any]]:
+    """summary.csv rows of one scratch file: one per layer, then all layers pooled."""
+    groups = [*layers, ALL]
+    totals = _totals(path, [(kind, layer) for kind in (COLUMN, SENTENCE) for layer in groups])
+    pearson = METRICS.index("pearson")
+    wanted: dict[Group, list[int]] = {}
+    for layer in groups:
         for k in range(len(METRICS)):
-            finite = rows[:, 3 + k][np.isfinite(rows[:, 3 + k])]
-            counts[k] += finite.size
-            sums[k] += float(finite.sum())
-    return records, counts, sums
+            if totals[(COLUMN, layer)][1][k]:
+                wanted[(COLUMN, layer, k)] = _ranks(totals[(COLUMN, layer)][1][k])[1]
+        if totals[(SENTENCE, layer)][1][pearson]:  # the lower median of the per-sentence means
+            wanted[(SENTENCE, layer, pearson)] = [(totals[(SENTENCE, layer)][1][pearson] - 1) // 2]
+    at = order_statistics(path, wanted)
+    medians = {layer: at[((SENTENCE, layer, pearson), ranks[0])]
+               for (kind, layer, _), ranks in wanted.items() if kind == SENTENCE}
+    examples = _median_samples(path, medians, samples)
+    return [_summary_row(axis, layer, triple, totals[(COLUMN, layer)], totals[(SENTENCE, layer)],
+                         {k: {r: at[((COLUMN, layer, k), r)] for r in wanted.get((COLUMN, layer, k), [])}
+                          for k in range(len(METRICS))}, examples.get(layer, ""))
+            for layer in groups]
 
 
-def _median_sample(path: Path, layer: int, n: int, samples: list[Sample]) -> str:
-    """The sample whose per-sentence mean Pearson is the (lower) median: the first such in corpus order."""
-    if n == 0:
-        return ""
-    value = order_statistics(path, SENTENCE, layer, METRICS.index("pearson"), [(n - 1) // 2])[(n - 1) // 2]
-    for chunk in _chunks(path):
-        rows = _select(chunk, SENTENCE, layer)
-        hits = rows[rows[:, 3 + METRICS.index("pearson")] == value]
-        if len(hits):
-            return samples[int(hits[0, 2])].id
-    return ""  # pragma: no cover - the value was read from this file
-
-
-def _summary_row(path: Path, axis: str, layer: int, triple: Triple, samples: list[Sample]) -> dict[str, Any]:
-    n_columns, counts, sums = _totals(path, COLUMN, layer)
-    n_sentences, sentence_counts, sentence_sums = _totals(path, SENTENCE, layer)
+def _summary_row(axis: str, layer: int, triple: Triple, columns: tuple, sentences: tuple,
+                 at: dict[int, dict[int, float]], example: str) -> dict[str, Any]:
+    (n_columns, counts, sums), (n_sentences, sentence_counts, sentence_sums) = columns, sentences
     row: dict[str, Any] = dict(zip(KEY_COLUMNS, (axis, _layer(layer), *triple)))
     row |= {"n_sentences": n_sentences, "n_columns": n_columns}
     for k, metric in enumerate(METRICS):
-        q25, median, q75 = quantiles(path, COLUMN, layer, k, counts[k])
-        row |= {f"{metric}_n": counts[k], f"{metric}_undefined": n_columns - counts[k],
-                f"{metric}_mean": sums[k] / counts[k] if counts[k] else math.nan,
+        n = counts[k]
+        q25, median, q75 = [_quantile(at[k], p, n) for p in _ranks(n)[0]] if n else [math.nan] * 3
+        row |= {f"{metric}_n": n, f"{metric}_undefined": n_columns - n,
+                f"{metric}_mean": sums[k] / n if n else math.nan,
                 f"{metric}_median": median, f"{metric}_q25": q25, f"{metric}_q75": q75,
                 f"{metric}_iqr": q75 - q25,
                 f"{metric}_sentence_mean": sentence_sums[k] / sentence_counts[k] if sentence_counts[k] else math.nan,
                 f"{metric}_sentences": sentence_counts[k],
                 f"{metric}_undefined_sentences": n_sentences - sentence_counts[k]}
-    row["median_sample"] = _median_sample(path, layer, sentence_counts[METRICS.index("pearson")], samples)
+    row["median_sample"] = example
     return row
 
 
