@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ligsite import diskio
 from ligsite.errors import InputError
 from ligsite.lig import ratios
 
@@ -143,8 +144,11 @@ class Explanation:
         }
 
     def save(self, path: str | Path) -> None:
-        """Write the JSON document to ``path``."""
-        Path(path).write_bytes(orjson.dumps(self.to_dict()))
+        """Write the JSON document to ``path`` completely or not at all (temporary file + rename).
+
+        An OSError (full disk, read-only folder) leaves a previous file at ``path`` as it was.
+        """
+        diskio.replace_atomically(Path(path), orjson.dumps(self.to_dict()))
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Explanation:

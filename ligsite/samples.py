@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import orjson
 from ligsite.errors import SamplesError
 
 MAX_TEXT_CHARS = 50_000  # far above any model context; stops a runaway line before tokenizing
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # no "/", "." or "..": an id cannot leave its folder
+# ids name files (data/<id>.json, s/<id>.html): not the manifest's name, nor a Windows device name
+RESERVED_IDS = frozenset({"manifest", "con", "prn", "aux", "nul", *(f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10))})
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSONL_KEYS = ("text", "id", "label", "source")
 # format characters that str.strip keeps but that show nothing: a line of only these is blank
@@ -39,17 +42,33 @@ class Sample:
     line: int = field(default=0, compare=False)
 
 
+def id_problem(value: object) -> str:
+    """Why ``value`` cannot be a sample id ("" when it can): ids become file names."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        return (f"id {value!r} is not usable in a file name; an id is 1-64 characters of letters, "
+                f"digits, '_' or '-'")
+    if value.lower() in RESERVED_IDS:
+        return f"id {value!r} is reserved (it names a file of the site); reserved: {', '.join(sorted(RESERVED_IDS))}"
+    return ""
+
+
 def text_id(text: str) -> str:
     """The id of a sample with none given: 10 hex digits of sha256(text)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
 
 
 def read_samples(path: str | Path) -> list[Sample]:
-    """All samples of a .txt (one per line) or .jsonl file, in file order, ids unique."""
+    """All samples of a .txt (one per line) or .jsonl file, in file order, ids unique.
+
+    A sentence given twice (same text, same id) is kept once, at its first line, with one
+    warning naming the lines; two different sentences with one id are an error.
+    """
     path = Path(path)
     lines = _decoded_lines(path)
     if path.suffix.lower() in JSONL_SUFFIXES:
-        samples = [_jsonl_sample(path, number, line) for number, line in lines if line.strip()]
+        unknown: dict[str, list[int]] = {}
+        samples = [_jsonl_sample(path, number, line, unknown) for number, line in lines if line.strip()]
+        _warn_unknown_keys(path, unknown)
     else:
         samples = [_text_sample(path, number, line) for number, line in lines]
         samples = [sample for sample in samples if sample is not None]
@@ -58,8 +77,7 @@ def read_samples(path: str | Path) -> list[Sample]:
             f"{path} has no samples: write one sentence per line (blank lines and # comments "
             f"are skipped), or one JSON object with a \"text\" key per line in a .jsonl file"
         )
-    _check_unique(path, samples)
-    return samples
+    return _unique(path, samples)
 
 
 def _decoded_lines(path: Path) -> list[tuple[int, str]]:
@@ -116,7 +134,7 @@ def _text_sample(path: Path, number: int, line: str) -> Sample | None:
     return Sample(id=text_id(text), text=text, line=number)
 
 
-def _jsonl_sample(path: Path, number: int, line: str) -> Sample:
+def _jsonl_sample(path: Path, number: int, line: str, unknown: dict[str, list[int]]) -> Sample:
     where = f"{path} line {number}"
     _check_length(path, number, line)
     try:
@@ -125,15 +143,16 @@ def _jsonl_sample(path: Path, number: int, line: str) -> Sample:
         raise SamplesError(f"{where} is not valid JSON ({error}); each line must be one object") from None
     if not isinstance(record, dict):
         raise SamplesError(f"{where} is a JSON {type(record).__name__}, not an object with a \"text\" key")
+    for key in record:
+        if key not in JSONL_KEYS:
+            unknown.setdefault(key, []).append(number)
     text = record.get("text")
     if not isinstance(text, str) or not _visible(text):
         raise SamplesError(f"{where} needs a non-empty string \"text\"; valid keys: {', '.join(JSONL_KEYS)}")
     text = text.strip()
     given = record.get("id")
-    if given is not None and (not isinstance(given, str) or not ID_PATTERN.fullmatch(given)):
-        raise SamplesError(
-            f"{where} has id {given!r}; an id is 1-64 characters of letters, digits, '_' or '-'"
-        )
+    if given is not None and id_problem(given):
+        raise SamplesError(f"{where}: {id_problem(given)}")
     return Sample(
         id=given or text_id(text),
         text=text,
@@ -152,12 +171,36 @@ def _optional_text(where: str, key: str, value: Any) -> str | None:
     raise SamplesError(f"{where} has {key} {value!r}; give a string or a number")
 
 
-def _check_unique(path: Path, samples: list[Sample]) -> None:
+def _warn_unknown_keys(path: Path, unknown: dict[str, list[int]]) -> None:
+    """One warning per unknown key (a typo such as "lable" would otherwise vanish silently)."""
+    for key, numbers in unknown.items():
+        lines = ", ".join(map(str, numbers[:5])) + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+        warnings.warn(f"{path} line{'s' if len(numbers) > 1 else ''} {lines}: unknown key {key!r} is "
+                      f"ignored; valid keys: {', '.join(JSONL_KEYS)}", stacklevel=3)
+
+
+def _unique(path: Path, samples: list[Sample]) -> list[Sample]:
+    """``samples`` with repeated sentences dropped (one warning); an id clash is an error.
+
+    Ids are compared ignoring case: they name files, and "Cat.json" is "cat.json" on macOS.
+    """
     seen: dict[str, Sample] = {}
+    kept: list[Sample] = []
+    repeats: list[str] = []
     for sample in samples:  # once per file, not a hot path
-        first = seen.setdefault(sample.id, sample)
-        if first is not sample:
+        first = seen.setdefault(sample.id.lower(), sample)
+        if first is sample:
+            kept.append(sample)
+        elif first == sample:  # id, text, label and source (not the line)
+            repeats.append(f"line {sample.line} repeats line {first.line}")
+        else:
             raise SamplesError(
-                f"{path} lines {first.line} and {sample.line} have the same id {sample.id!r} "
-                f"(same text, or the same \"id\"); ids must be unique"
+                f"{path} lines {first.line} and {sample.line} have the same id {sample.id!r}"
+                f"{f' (as {first.id!r}, ids are compared ignoring case)' if first.id != sample.id else ''} "
+                f"but different samples; ids must be unique"
             )
+    if repeats:
+        shown = "; ".join(repeats[:5]) + (f"; and {len(repeats) - 5} more" if len(repeats) > 5 else "")
+        warnings.warn(f"{path}: {len(repeats)} repeated sentence{'s' if len(repeats) > 1 else ''} "
+                      f"skipped, the first line of each is kept ({shown})", stacklevel=3)
+    return kept

@@ -6,40 +6,51 @@ dumb: titles, provenance lines and escaped JSON are prepared here. The site code
 torch. Two layouts:
 
 - served (default): ``index.html``, ``s/<id>.html``, ``data/manifest.json``, ``data/<id>.json``,
-  ``assets/`` (ES modules, CSS, vendored D3 with its licence). All URLs relative.
+  ``assets/`` (ES modules, CSS, vendored D3 with its licence), ``.ligsite-site.json`` (the marker:
+  which files ligsite wrote). All URLs relative. Ids never collide with ``manifest.json``: the
+  id ``manifest`` is reserved (samples.py).
 - ``single_file``: one ``index.html`` with D3, the viewer bundled into one classic script and
   every payload inlined, because ES modules and fetch do not run from ``file://``.
 
 Injection safety: sentence text reaches HTML only through Jinja autoescaping or JSON inside
 ``<script type="application/json">`` with ``<``, ``>`` and ``&`` escaped as ``\\u003c`` etc.
+Configurable links (``site.figures``) are checked after normalising them as a browser does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
+import tempfile
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import orjson
 from markupsafe import Markup
 
 import ligsite
+from ligsite import diskio
 from ligsite.bundle import bundle_modules, inline_script
 from ligsite.errors import SiteError
-from ligsite.samples import ID_PATTERN
+from ligsite.samples import id_problem
 
 SCHEMA = 1
 TEMPLATE = "viewer.html.j2"
 ENTRY_MODULE = "main.js"
 STYLESHEETS = ("viewer.css", "theme.css", "layout.css")  # cascade order: later files override
 PAYLOAD_KEYS = ("schema", "id", "text", "tokens", "layers", "maps")
+MARKER = ".ligsite-site.json"  # lists the files ligsite wrote: the only ones it replaces or removes
+LOCK = ".ligsite-lock"  # held while a render moves its files into the site folder
+LINK_SCHEMES = ("http", "https")
 PROVENANCE_NAMES = {"model": "model", "steps": "steps", "quadrature": "quadrature",
                     "ligsite": "ligsite", "build_date": "built"}
 
@@ -59,36 +70,52 @@ class SiteMeta:
     figures: str | None = None  # relative link to a figures page (`ligsite figures`), shown in the header
 
 
-def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bool = False) -> Path:
+def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bool = False,
+                force: bool = False) -> Path:
     """Write the whole site for ``payloads`` into ``out``; returns the path of ``index.html``.
 
-    Re-rendering replaces the build products (``index.html``, ``s/``, ``data/``, ``assets/``)
-    and leaves anything else in ``out`` (e.g. a CNAME file) alone.
+    Nothing the user had is lost: the site is written into a temporary sibling folder, then
+    only ligsite's own files are moved into ``out`` (the ones listed in its marker file
+    ``.ligsite-site.json``); anything else there (a CNAME file, ``figures/``) stays. A folder
+    that is neither empty nor a ligsite site is refused unless ``force``; a failed write leaves
+    the previous site as it was. Two renders into one ``out`` take turns for the final move.
     """
     for payload in payloads:
         check_payload(payload)
-    if meta.figures is not None and re.match(r"^(/|[A-Za-z][\w+.-]*:)", meta.figures):
-        raise SiteError(f"figures link {meta.figures!r} must be relative to the site, e.g. 'figures/index.html'")
+    figures = None if meta.figures is None else safe_link(meta.figures, "site.figures")
     if not payloads:
         raise SiteError("no samples to render: the site needs at least one payload")
     _check_unique_ids(payloads)
     manifest = build_manifest(payloads, meta)
     out = Path(out)
-    _clear_products(out)
-    out.mkdir(parents=True, exist_ok=True)
-    env = _environment()
-    if single_file:
-        html = _page(env, manifest, meta, sample=None, base="", payloads=payloads)
-        (out / "index.html").write_text(html, encoding="utf-8")
-        return out / "index.html"
-    _write_data(out, payloads, manifest)
-    _copy_assets(out / "assets")
-    (out / "index.html").write_text(_page(env, manifest, meta, None, "", []), encoding="utf-8")
-    (out / "s").mkdir()
-    for payload in payloads:
-        html = _page(env, manifest, meta, sample=payload, base="../", payloads=[])
-        (out / "s" / f"{payload['id']}.html").write_text(html, encoding="utf-8")
+    check_destination(out, force)
+    _publish(out, lambda stage: _write_site(stage, payloads, manifest, meta, figures, single_file), force)
     return out / "index.html"
+
+
+def check_destination(out: Path, force: bool = False) -> None:
+    """Raise SiteError unless ligsite may write its site into ``out`` (call it before computing).
+
+    Allowed: a folder that does not exist yet, an empty one, or one holding ligsite's marker
+    file; anything else only with ``force``, and then only ligsite's own file names are replaced.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SiteError(f"site folder {out} is a file; give -o a folder (new, empty, or a ligsite site)")
+    ancestor = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    problem = diskio.writable_folder_problem(ancestor)
+    if problem:
+        raise SiteError(f"cannot write the site {out}: {problem}")
+    if force or not out.is_dir() or _site_files(out) is not None:
+        return
+    entries = sorted(entry.name for entry in out.iterdir() if entry.name != LOCK)
+    if entries:
+        raise SiteError(
+            f"{out} is not a ligsite site (no {MARKER}) and is not empty (it holds {entries[0]!r}"
+            f"{f' and {len(entries) - 1} more' if len(entries) > 1 else ''}); choose a new or empty "
+            f"folder, or pass --force to write there (only index.html, s/, data/ and assets/ files "
+            f"of the same names are replaced, nothing is deleted)"
+        )
 
 
 def check_payload(payload: dict) -> None:
@@ -99,9 +126,9 @@ def check_payload(payload: dict) -> None:
                         f"a schema-1 payload has {', '.join(PAYLOAD_KEYS)}")
     if payload["schema"] != SCHEMA:
         raise SiteError(f"payload {payload['id']!r} has schema {payload['schema']!r}; valid: {SCHEMA}")
-    if not isinstance(payload["id"], str) or not ID_PATTERN.fullmatch(payload["id"]):
-        raise SiteError(f"sample id {payload['id']!r} is not usable in a file name; "
-                        f"valid: 1-64 letters, digits, '_' or '-'")
+    problem = id_problem(payload["id"])
+    if problem:
+        raise SiteError(f"sample {problem}")
     if not payload["maps"]:
         raise SiteError(f"payload {payload['id']!r} has no maps; the viewer needs at least one")
     size = len(payload["tokens"])
@@ -112,11 +139,13 @@ def check_payload(payload: dict) -> None:
 
 
 def _check_unique_ids(payloads: list[dict]) -> None:
-    seen: set[str] = set()
+    """Ids name files, and "Cat" and "cat" are one file on macOS and Windows: unique ignoring case."""
+    seen: dict[str, str] = {}
     for payload in payloads:
-        if payload["id"] in seen:
-            raise SiteError(f"sample id {payload['id']!r} appears twice; ids must be unique")
-        seen.add(payload["id"])
+        first = seen.setdefault(payload["id"].lower(), payload["id"])
+        if first is not payload["id"]:
+            raise SiteError(f"sample id {payload['id']!r} appears twice (as {first!r}); ids must be "
+                            f"unique, ignoring case, because they name files")
 
 
 def offered_routes(payloads: list[dict]) -> dict[str, list[Any]]:
@@ -157,7 +186,7 @@ def _environment() -> jinja2.Environment:
 
 
 def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict | None,
-          base: str, payloads: list[dict]) -> str:
+          base: str, payloads: list[dict], figures: str | None = None) -> str:
     """One viewer page; ``sample`` set for s/<id>.html, ``payloads`` inlined in single-file mode."""
     single = bool(payloads)
     page_title = meta.title if sample is None else f"{_clip(sample['text'], 80)} — {meta.title}"
@@ -165,7 +194,7 @@ def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict 
         "title": meta.title, "description": meta.description, "page_title": page_title,
         "page_description": meta.description if sample is None else _clip(sample["text"], 300),
         "provenance": [(PROVENANCE_NAMES.get(k, k), v) for k, v in manifest["provenance"].items()],
-        "version": ligsite.__version__, "base": base, "figures": meta.figures,
+        "version": ligsite.__version__, "base": base, "figures": _href(figures, base),
         "sample_id": sample["id"] if sample else "",
         "manifest_json": script_json(manifest), "single_file": single,
         "payloads": [(p["id"], script_json(p)) for p in payloads],
@@ -198,29 +227,132 @@ def _modules() -> dict[str, str]:
             if item.is_file() and item.name.endswith(".js")}
 
 
-def _write_data(out: Path, payloads: list[dict], manifest: dict) -> None:
-    data = out / "data"
-    data.mkdir()
-    (data / "manifest.json").write_bytes(orjson.dumps(manifest))
+def _href(link: str | None, base: str) -> str | None:
+    """A checked link as the page at ``base`` must write it (http(s) URLs as they are)."""
+    if link is None or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", link):
+        return link
+    return base + link
+
+
+def safe_link(value: str, what: str) -> str:
+    """``value`` as a browser reads it, if it is a path relative to the site or an http(s) URL.
+
+    Normalised the way a browser does before parsing (WHATWG URL: leading and trailing control
+    characters and spaces stripped, tabs and newlines removed anywhere), so " javascript:" and
+    "java\\tscript:" are seen for what they are. Raises SiteError naming ``what`` otherwise.
+    """
+    valid = "valid: a path relative to the site such as 'figures/index.html', or an http(s):// URL"
+    if not isinstance(value, str):
+        raise SiteError(f"{what} {value!r} is not a string; {valid}")
+    cleaned = re.sub(r"[\t\n\r]", "", value.strip("".join(map(chr, range(0x21)))))
+    if not cleaned or re.search(r"[\x00-\x1f\x7f]", cleaned):
+        raise SiteError(f"{what} {value!r} is empty or holds control characters; {valid}")
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", cleaned)
+    if scheme and (scheme.group(1).lower() not in LINK_SCHEMES or not urlsplit(cleaned).netloc):
+        raise SiteError(f"{what} {value!r} is a {scheme.group(1).lower()}: link; {valid}")
+    if not scheme and cleaned.startswith(("/", "\\")):
+        raise SiteError(f"{what} {value!r} starts with {cleaned[0]!r}, so it leaves the site; {valid}")
+    return cleaned
+
+
+def _write_site(stage: Path, payloads: list[dict], manifest: dict, meta: SiteMeta,
+                figures: str | None, single_file: bool) -> list[str]:
+    """Every file of the site under ``stage``; returns their paths relative to it (POSIX)."""
+    written: list[str] = []
+
+    def put(relative: str, data: bytes) -> None:
+        (stage / relative).parent.mkdir(parents=True, exist_ok=True)
+        diskio.write_bytes(stage / relative, data)
+        written.append(relative)
+
+    env = _environment()
+    if single_file:
+        put("index.html", _page(env, manifest, meta, None, "", payloads, figures).encode("utf-8"))
+        return written
+    put("data/manifest.json", orjson.dumps(manifest))
     for payload in payloads:
-        (data / f"{payload['id']}.json").write_bytes(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+        put(f"data/{payload['id']}.json", orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+    for name, data in _assets():
+        put(f"assets/{name}", data)
+    put("index.html", _page(env, manifest, meta, None, "", [], figures).encode("utf-8"))
+    for payload in payloads:
+        put(f"s/{payload['id']}.html", _page(env, manifest, meta, payload, "../", [], figures).encode("utf-8"))
+    return written
 
 
-def _copy_assets(assets: Path) -> None:
+def _assets() -> list[tuple[str, bytes]]:
     """Viewer modules and CSS, plus vendor/ (D3 and its licence), from the installed package."""
-    (assets / "vendor").mkdir(parents=True)
     web = files("ligsite.web")
-    for item in web.iterdir():
-        if item.is_file() and item.name.endswith((".js", ".css")):
-            (assets / item.name).write_bytes(item.read_bytes())
-    for item in web.joinpath("vendor").iterdir():
-        if item.is_file():
-            (assets / "vendor" / item.name).write_bytes(item.read_bytes())
+    found = [(item.name, item.read_bytes()) for item in web.iterdir()
+             if item.is_file() and item.name.endswith((".js", ".css"))]
+    return found + [(f"vendor/{item.name}", item.read_bytes()) for item in web.joinpath("vendor").iterdir()
+                    if item.is_file()]
 
 
-def _clear_products(out: Path) -> None:
-    for name in ("s", "data", "assets"):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-    if (out / "index.html").is_file():
-        (out / "index.html").unlink()
+def _publish(out: Path, write: Callable[[Path], list[str]], force: bool) -> None:
+    """Run ``write`` into a temporary sibling of ``out``, then move its files into ``out``."""
+    before = "the previous site is unchanged" if out.is_dir() else "nothing was written"
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.ligsite-", dir=out.absolute().parent))
+    except OSError as error:
+        raise SiteError(f"cannot write the site {out}: {diskio.reason(error)}") from None
+    try:
+        try:
+            written = write(stage)
+        except OSError as error:
+            raise SiteError(f"cannot write the site {out}: {diskio.reason(error)}; {before}") from None
+        try:
+            out.mkdir(exist_ok=True)
+            with diskio.locked(out / LOCK):
+                check_destination(out, force)  # again: another render may have finished meanwhile
+                _swap(stage, out, written, force)
+        except OSError as error:
+            raise SiteError(f"cannot move the new site into {out}: {diskio.reason(error)}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _swap(stage: Path, out: Path, written: list[str], force: bool) -> None:
+    """Move the staged files into ``out``; remove the files of the previous site it no longer has."""
+    old, new = _site_files(out) or set(), set(written)
+    foreign = sorted(name for name in new - old if os.path.lexists(out / name))
+    if foreign and not force:
+        raise SiteError(f"{out / foreign[0]} was not written by ligsite and would be replaced; "
+                        f"move it away, or pass --force to replace it")
+    _write_marker(out, old | new)  # an interruption below leaves every file ligsite placed known
+    for name in written:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / name, out / name)
+    for name in sorted(old - new):
+        (out / name).unlink(missing_ok=True)
+        _remove_empty_folders((out / name).parent, out)
+    _write_marker(out, new)
+
+
+def _site_files(out: Path) -> set[str] | None:
+    """The files the marker says ligsite wrote into ``out``; None when ``out`` is no ligsite site."""
+    try:
+        doc = orjson.loads((out / MARKER).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("generator") != "ligsite" or not isinstance(doc.get("files"), list):
+        return None
+    return {name for name in doc["files"] if isinstance(name, str) and _inside(name)}
+
+
+def _inside(name: str) -> bool:
+    """Whether a marker entry is a plain relative path (a damaged marker must not reach outside)."""
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not PurePosixPath(name).is_absolute() and ".." not in parts and "\\" not in name
+
+
+def _write_marker(out: Path, names: set[str]) -> None:
+    doc = {"generator": "ligsite", "version": ligsite.__version__, "files": sorted(names)}
+    diskio.replace_atomically(out / MARKER, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def _remove_empty_folders(folder: Path, root: Path) -> None:
+    while folder != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

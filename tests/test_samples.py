@@ -63,7 +63,8 @@ def test_jsonl_keeps_given_ids_labels_and_sources(tmp_path: Path) -> None:
         {"text": ODD[4], "id": "html_case", "extra": "ignored"},
     ]
     path = write(tmp_path, "s.jsonl", "\n".join(orjson.dumps(x).decode() for x in lines) + "\n\n")
-    samples = read_samples(path)
+    with pytest.warns(UserWarning, match="line 3: unknown key 'extra' is ignored"):
+        samples = read_samples(path)
     assert samples[0] == Sample("cat-1", "The cat sat.", "pos", "CC0, written for tests")
     assert samples[1] == Sample(text_id("Dogs bark."), "Dogs bark.", "3", None)
     assert (samples[2].id, samples[2].text) == ("html_case", ODD[4])
@@ -77,12 +78,11 @@ def test_jsonl_keeps_given_ids_labels_and_sources(tmp_path: Path) -> None:
         ("binary.txt", b"abc\n\x00\x01\x02", "looks binary (NUL byte at line 2, byte 4)"),
         ("latin1.txt", "ok line\ncaf\u00e9\n".encode("latin-1"), "not valid UTF-8: line 2, byte offset 11"),
         ("long.txt", "ok\n" + "a" * 100_000 + "\n", f"line 2 has 100,000 characters; the limit is {MAX_TEXT_CHARS:,}"),
-        ("dupes.txt", "Same.\nOther.\nSame.\n", "lines 1 and 3 have the same id"),
         ("bad.jsonl", '{"text": "fine"}\n{"text": "broken"\n', "line 2 is not valid JSON"),
         ("list.jsonl", '["text"]\n', "line 1 is a JSON list, not an object"),
         ("notext.jsonl", '{"txt": "typo"}\n', 'line 1 needs a non-empty string "text"; valid keys: text, id, label, source'),
-        ("badid.jsonl", '{"text": "a", "id": "has space"}\n', "has id 'has space'; an id is 1-64 characters"),
-        ("dupid.jsonl", '{"text": "a", "id": "x"}\n{"text": "b", "id": "x"}\n', "lines 1 and 2 have the same id 'x'"),
+        ("badid.jsonl", '{"text": "a", "id": "has space"}\n', "line 1: id 'has space' is not usable in a file name; an id is 1-64 characters"),
+        ("dupid.jsonl", '{"text": "a", "id": "x"}\n{"text": "b", "id": "x"}\n', "lines 1 and 2 have the same id 'x' but different samples"),
         ("badlabel.jsonl", '{"text": "a", "label": [1]}\n', "has label [1]; give a string or a number"),
     ],
 )

@@ -1,0 +1,73 @@
+"""Writing files so that nothing the user had is lost: one write call, atomic replace, a lock.
+
+Every file ligsite writes goes through ``write_bytes`` (the one place a full disk shows up, and
+the one place tests simulate it). ``replace_atomically`` writes a temporary file next to the
+destination and renames it into place, so a failed write leaves the previous file as it was.
+``locked`` serialises the final step of two ligsite processes writing the same folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+try:  # POSIX; elsewhere concurrent renders of one folder are not serialised
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (created or truncated): the single write call of ligsite."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` completely or not at all: a temporary sibling file, then a rename.
+
+    Raises the OSError of the failed step; the temporary file is removed either way.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write_bytes(Path(temporary), data)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def writable_folder_problem(folder: Path) -> str:
+    """Why files cannot be created in ``folder`` ("" when they can), without writing anything."""
+    folder = Path(folder)
+    if not folder.exists():
+        return f"folder {folder} does not exist"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {folder} is not writable"
+    return ""
+
+
+def reason(error: OSError) -> str:
+    """An OSError as a short phrase: "No space left on device", not the errno repr."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created if absent) for the ``with`` block."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_file, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
