@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ligsite import __version__
-from ligsite.errors import InputError
+from ligsite.config import MAX_STEPS, steps_limit
+from ligsite.errors import InputError, NumericalError
 from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run
 from ligsite.lig.completeness import RouteRun, run_route
 from ligsite.lig.quadrature import QUADRATURES
@@ -51,6 +52,7 @@ def explain(
     ``baselines``: per granularity, default all valid ones. ``steps``: nodes, or "auto".
     ``device`` applies when the model is loaded here; a given adapter runs where it lives.
     """
+    _check_text(text)
     _check_settings(steps, quadrature, tolerance)
     torch_dtype = arithmetic_dtype(dtype)
     adapter = model if isinstance(model, HFAdapter) else load(str(model), device, torch_dtype)
@@ -61,6 +63,7 @@ def explain(
     layer_list = _indices(layers, adapter.n_layers, "layer", f"{adapter.name} has layers")
     target_list = _indices(targets, t, "target", "the text has tokens")
     cache = adapter.forward(tokens.input_ids)
+    _check_forward(cache, layer_list, "att" in wanted, adapter.name, torch_dtype)
     runs = _compute(adapter, cache, layer_list, target_list, requested, t, torch_dtype,
                     quadrature, steps, tolerance)
     self_probs = _self_probs(cache, layer_list) if "att" in wanted else None
@@ -93,10 +96,36 @@ def _compute(adapter: HFAdapter, cache: ForwardCache, layer_list: list[int], tar
         z = cache.z[layer].to(dtype)  # [T, D]
         for g, b in raw:
             result = run_route(g, block, z, targets, b, quadrature, steps, tolerance)
+            _check_route(result, layer, f"{g}:{b}", dtype)
             per_run[f"{g}:{b}"].append(_full_size(g, result, targets, t, adapter.n_heads))
     return {key: Run(*(np.stack([getattr(r, f) for r in parts])
                        for f in ("scores", "value", "completeness", "steps")))
             for key, parts in per_run.items()}
+
+
+def _check_forward(cache: ForwardCache, layer_list: list[int], attention: bool, name: str,
+                   dtype: torch.dtype) -> None:
+    """Raise NumericalError when a block input (or its attention) the request uses is not finite."""
+    for layer in layer_list:
+        parts = [("input z", cache.z[layer]), ("output", cache.z_next[layer])]
+        parts += [("attention", cache.attention[layer])] if attention and cache.attention[layer] is not None else []
+        for what, values in parts:  # [T, D] or [H, T, T]
+            if not bool(torch.isfinite(values).all()):
+                raise NumericalError(
+                    f"the forward pass of {name} gives non-finite values (NaN or Inf) in block {layer}'s "
+                    f"{what}: the weights overflow in {str(dtype).removeprefix('torch.')}; nothing was "
+                    f"computed for this text (check the weights, or try --dtype float64)")
+
+
+def _check_route(result: RouteRun, layer: int, route: str, dtype: torch.dtype) -> None:
+    """Raise NumericalError for Inf anywhere or NaN in scores / L(x) (NaN ratio only where L(x) = 0)."""
+    bad = [name for name in ("scores", "value") if not bool(torch.isfinite(getattr(result, name)).all())]
+    ratio_bad = torch.isinf(result.ratio) | (torch.isnan(result.ratio) & (result.value != 0))
+    if bad or bool(ratio_bad.any()):
+        raise NumericalError(
+            f"layer {layer} route {route}: the {' and '.join(bad) or 'completeness ratios'} hold non-finite "
+            f"values (NaN or Inf) in {str(dtype).removeprefix('torch.')}; this text's result would be "
+            f"wrong, so it is not kept (check the weights, or try --dtype float64)")
 
 
 def _self_probs(cache: ForwardCache, layer_list: list[int]) -> np.ndarray:
@@ -143,12 +172,20 @@ def completeness_warnings(exp: Explanation) -> list[str]:
     return lines
 
 
+def _check_text(text: str) -> None:
+    """Reject empty text before the model is loaded (loading is the slow part)."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"text is empty ({text!r}): give at least one word to explain")
+
+
 def _check_settings(steps: int | str, quadrature: str, tolerance: float) -> None:
     """Reject bad settings before any model is loaded (loading is the slow part)."""
     if quadrature not in QUADRATURES:
         raise InputError(f"unknown quadrature {quadrature!r}; valid: {', '.join(QUADRATURES)}")
     if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
         raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
+    if steps != "auto" and steps > MAX_STEPS:
+        raise InputError(steps_limit(int(steps)))
     if quadrature == "trapezoid-captum" and steps != "auto" and steps < 2:
         raise InputError(f"trapezoid-captum needs at least 2 steps, got {steps}")
     if not isinstance(tolerance, (int, float)) or not tolerance > 0:

@@ -10,12 +10,12 @@ never leaves half an entry; an entry that cannot be read back is recomputed with
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import orjson
 
 import ligsite
@@ -68,7 +68,34 @@ def inconsistency(explanation: Explanation) -> str:
             for shape in (run.scores.shape for run in exp.runs.values())
         ),
     }
-    return "; ".join(problem for problem, ok in checks.items() if not ok)
+    problems = [problem for problem, ok in checks.items() if not ok]
+    return "; ".join(problems) if problems else nonfinite(exp)
+
+
+def nonfinite(explanation: Explanation) -> str:
+    """Where a run holds Inf, or NaN at a computed target ("" when none): never a valid result.
+
+    NaN is the marker of a target not computed (steps 0) and of an undefined ratio (L(x) = 0),
+    so only the scores and L(x) of computed targets must be finite.
+    """
+    exp = explanation
+    for key, run in exp.runs.items():
+        computed = np.asarray(run.steps) > 0  # [nL, T]
+        for name in ("scores", "value"):
+            values = np.asarray(getattr(run, name), dtype=np.float64)
+            if np.isinf(values).any():
+                return f"{key} {name} hold Inf"
+            at_targets = np.moveaxis(values, _target_axis(key, name, values.ndim), -1)  # [nL, ..., T]
+            mask = np.broadcast_to(computed.reshape(computed.shape[0], *(1,) * (at_targets.ndim - 2), -1), at_targets.shape)
+            if np.isnan(at_targets[mask]).any():
+                layer = exp.layers[int(np.argwhere(np.isnan(at_targets) & mask)[0][0])]
+                return f"{key} {name} hold NaN at computed targets of layer {layer}"
+    return ""
+
+
+def _target_axis(key: str, name: str, ndim: int) -> int:
+    """The target axis of a stored array (docs/explanation-format.md): mlp scores [nL, T, H]."""
+    return 1 if key.startswith("mlp:") and name == "scores" else ndim - 1
 
 
 def _list_of(value: object, kinds: type | tuple[type, ...]) -> bool:
@@ -107,16 +134,22 @@ class ExplanationCache:
             return None
         return explanation
 
+    def check(self) -> None:
+        """Raise CacheError when ``root`` cannot be a cache folder (a file, or under a file)."""
+        for folder in (self.root, *self.root.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    what = "is a file" if folder == self.root else f"is under {folder}, which is a file"
+                    raise CacheError(f"cache folder {self.root} {what}; give --cache-dir (or cache_dir in "
+                                     f"ligsite.toml) a folder, e.g. .ligsite-cache")
+                return
+
     def put(self, key: str, explanation: Explanation) -> Path:
         """Store ``explanation`` under ``key`` atomically: complete or not at all."""
         path = self.path(key)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            explanation.save(temporary)
-            os.replace(temporary, path)
+            explanation.save(path)
         except OSError as error:
             raise CacheError(f"cannot write cache entry {path}: {error.strerror or error}") from None
-        finally:
-            temporary.unlink(missing_ok=True)
         return path

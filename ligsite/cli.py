@@ -99,6 +99,10 @@ def explain_command(
 
     from ligsite.api import CompletenessWarning, explain
 
+    if not text.strip():  # both checked before the model loads (the slow part)
+        raise InputError(f"text is empty ({text!r}): give at least one word to explain")
+    if out is not None:
+        _check_output_file(out)
     given = {"att": _csv(baseline_att), "mlp": _csv(baseline_mlp), "layer": _csv(baseline_layer)}
     with warnings.catch_warnings():  # completeness warnings become yellow lines below
         warnings.simplefilter("ignore", CompletenessWarning)
@@ -114,8 +118,23 @@ def explain_command(
     if out is None:
         sys.stdout.write(orjson.dumps(exp.to_dict()).decode() + "\n")
         return
-    exp.save(out)
+    try:
+        exp.save(out)  # temporary file + rename: a failed write leaves the previous file as it was
+    except OSError as error:
+        raise InputError(f"cannot write {out}: {error.strerror or error}; "
+                         f"{'the previous file is unchanged' if out.exists() else 'nothing was written'}") from None
     typer.echo(f"wrote {out}: {len(exp.tokens)} tokens, layers {exp.layers}, runs {', '.join(exp.runs)}")
+
+
+def _check_output_file(out: Path) -> None:
+    """Raise InputError unless ``out`` can be written: not a folder, in a writable folder."""
+    from ligsite.diskio import writable_folder_problem
+
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'explanation.json'}")
+    problem = writable_folder_problem(out.parent)
+    if problem:
+        raise InputError(f"cannot write --out {out}: {problem}")
 
 
 @app.command("boundaries")
@@ -148,6 +167,7 @@ DtypeOpt = Annotated[str | None, typer.Option(help="IG arithmetic: float32 or fl
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ligsite.toml (default: ./ligsite.toml if present)", show_default=False)]
 CacheOpt = Annotated[Path | None, typer.Option(help="precompute cache (default: .ligsite-cache)", show_default=False)]
 SingleOpt = Annotated[bool, typer.Option("--single-file", help="one index.html that works from file://")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="write into a folder that is not a ligsite site (only ligsite's own file names are replaced)")]
 
 
 def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[list, Any]:
@@ -172,20 +192,30 @@ def _compute_and_report(samples: list, settings: Any) -> Any:
     return report
 
 
+def _check_site_folder(out: Path, force: bool) -> None:
+    """Refuse a -o that is not a ligsite site before anything is computed."""
+    from ligsite.site import check_destination
+
+    check_destination(out, force)
+
+
 @app.command()
 @friendly
 def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-          single_file: SingleOpt = False) -> None:
+          single_file: SingleOpt = False, force: ForceOpt = False) -> None:
     """Precompute every sample (cached by content) and write the static site: compute + render."""
-    from ligsite.pipeline import check_report, render
+    from ligsite.pipeline import check_report, render, uncached_line
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+    _check_site_folder(out, force)
     report = _compute_and_report(items, settings)
     check_report(report)
-    index = render(items, settings, out, single_file, [report.explanations[s.id] for s in items])
+    if uncached_line(report):
+        typer.secho(f"warning: {uncached_line(report)}", fg=typer.colors.YELLOW, err=True)
+    index = render(items, settings, out, single_file, [report.explanations[s.id] for s in items], force)
     typer.echo(f"wrote {index}")
 
 
@@ -195,11 +225,13 @@ def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
             quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
             dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None) -> None:
     """Precompute only: explain every sample the cache lacks and store it there."""
-    from ligsite.pipeline import check_report
+    from ligsite.pipeline import check_cached, check_report
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
-    check_report(_compute_and_report(items, settings))
+    report = _compute_and_report(items, settings)
+    check_report(report)
+    check_cached(report)
 
 
 @app.command()
@@ -207,15 +239,16 @@ def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
 def render(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
            quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
            dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-           single_file: SingleOpt = False,
+           single_file: SingleOpt = False, force: ForceOpt = False,
            explanations: Annotated[Path | None, typer.Option(help="folder of Explanation JSON files made elsewhere (matched by text)", show_default=False)] = None) -> None:
     """Site only: render from the cache (run `ligsite compute` first) or from --explanations."""
     from ligsite.pipeline import load_explanations, render as render_samples
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+    _check_site_folder(out, force)
     given = load_explanations(items, explanations) if explanations is not None else None
-    typer.echo(f"wrote {render_samples(items, settings, out, single_file, given)}")
+    typer.echo(f"wrote {render_samples(items, settings, out, single_file, given, force)}")
 
 
 # ---- publishing commands (serve, figures) -----------------------------------------------------

@@ -23,6 +23,9 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "ligsite.toml"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+# the most quadrature nodes per target: auto's ceiling too (ligsite.lig.completeness.AUTO_CAP);
+# every node of every target is one batched call, so memory grows with steps × tokens²
+MAX_STEPS = 1024
 # the baselines each route offers in the viewer: the engine's own registry (METHOD.md, "Baselines")
 LAYER_BASELINES, ATT_BASELINES, MLP_BASELINES = BASELINES["layer"], BASELINES["att"], BASELINES["mlp"]
 
@@ -87,12 +90,16 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
 
 def read_toml(path: Path, what: str, error: type[LigsiteError]) -> dict[str, Any]:
     """A TOML file's table; a missing or unparsable file is one ``error`` naming ``what``."""
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder; give the TOML file itself, e.g. {path / CONFIG_FILE}")
     if not path.is_file():
         raise error(f"{what} {path} does not exist")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as problem:
         raise error(f"{what} {path} is not valid TOML: {problem}") from None
+    except OSError as problem:
+        raise error(f"cannot read {what} {path}: {problem.strerror or problem}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -126,11 +133,18 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         pairs = [_pair(item, where) for item in _list(values["composed"], "baselines.composed", where)]
         values["composed"] = tuple(_unique(pairs))
     if "cache_dir" in values:
-        values["cache_dir"] = Path(values["cache_dir"])
+        values["cache_dir"] = _folder(values["cache_dir"], "cache_dir", where)
     for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures"):
         if name in values and not isinstance(values[name], str):
             raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
     return replace(base, **values)
+
+
+def _folder(value: Any, key: str, where: str) -> Path:
+    """A folder option: a non-empty path string (TOML) or a Path (CLI)."""
+    if isinstance(value, Path) or (isinstance(value, str) and value.strip()):
+        return Path(value)
+    raise InputError(f"{where}: {key} must be a folder path string such as \".ligsite-cache\", got {value!r}")
 
 
 def _list(value: Any, key: str, where: str) -> list[Any]:
@@ -176,6 +190,16 @@ def _validate(config: BuildConfig) -> None:
     steps = config.steps
     if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
         raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
+    if steps != "auto" and steps > MAX_STEPS:
+        raise InputError(steps_limit(steps))
+    if config.figures is not None:
+        from ligsite.errors import SiteError
+        from ligsite.site import safe_link
+
+        try:
+            safe_link(config.figures, "site.figures")
+        except SiteError as error:
+            raise InputError(str(error)) from None
     if config.layers is not None and (not config.layers or min(config.layers) < 0):
         raise InputError(f"layers must be non-negative block indices, got {list(config.layers)}")
     for baseline in config.layer_baselines:
@@ -194,6 +218,12 @@ def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
 
 def _unique(items: Any) -> list[Any]:
     return list(dict.fromkeys(items))
+
+
+def steps_limit(steps: int) -> str:
+    """The message for too many nodes (shared with ``explain``)."""
+    return (f"steps {steps} is more than {MAX_STEPS}, the most ligsite runs (auto's ceiling too): every node of "
+            f"every target is computed in one batch, so memory grows with steps; use --steps auto or at most {MAX_STEPS}")
 
 
 def parse_steps(value: str | None) -> int | str | None:

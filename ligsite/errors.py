@@ -7,6 +7,7 @@ nothing else in the package catches broad exceptions.
     LigsiteError
     ├── ModelError        unknown family, model not found offline, weights unusable
     ├── InputError        text / layer / target / baseline / granularity the engine rejects
+    ├── NumericalError    NaN or Inf in the forward pass or in computed attributions
     ├── SamplesError      a SAMPLES file that cannot be read or parsed
     ├── CacheError        a cache entry that cannot be written or read back
     ├── ComputeFailed     some samples of a build could not be explained (the rest are cached)
@@ -26,6 +27,10 @@ class ModelError(LigsiteError):
 
 class InputError(LigsiteError):
     """An argument to the engine is outside what the method defines."""
+
+
+class NumericalError(LigsiteError):
+    """The model gives non-finite values (NaN / Inf) for this input: the result would be wrong."""
 
 
 class SamplesError(LigsiteError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from ligsite.config import BuildConfig
-from ligsite.errors import ComputeFailed, SamplesError
+from ligsite.errors import CacheError, ComputeFailed, SamplesError
 from ligsite.payload import provenance, to_payload
 from ligsite.precompute import ComputeReport, cached, compute, fit_to_model
 from ligsite.samples import Sample
@@ -39,12 +39,30 @@ def check_report(report: ComputeReport) -> None:
         )
 
 
+def uncached_line(report: ComputeReport) -> str:
+    """One sentence for samples computed but not stored in the cache ("" when all were stored)."""
+    if not report.uncached:
+        return ""
+    return (f"{len(report.uncached)} of {report.computed} computed samples could not be cached "
+            f"({report.cache_problem}); they are kept in memory for this build only and will be "
+            f"computed again next time")
+
+
+def check_cached(report: ComputeReport) -> None:
+    """``compute`` exists to fill the cache: samples it could not store are an error."""
+    if report.uncached:
+        raise CacheError(f"{len(report.uncached)} of {report.computed} computed samples could not be cached "
+                         f"({report.cache_problem}); free space or fix the cache folder's permissions "
+                         f"(or give another --cache-dir) and run again")
+
+
 def render(
     samples: list[Sample],
     config: BuildConfig,
     out: Path,
     single_file: bool = False,
     explanations: list[Explanation] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the site for ``samples``: from ``explanations`` if given, else from the cache."""
     from ligsite.site import render_site
@@ -55,7 +73,7 @@ def render(
     else:
         config = fit_to_explanations(config, explanations)
     payloads = [to_payload(exp, sample, config) for sample, exp in zip(samples, explanations)]
-    return render_site(payloads, Path(out), site_meta(config, explanations[0]), single_file)
+    return render_site(payloads, Path(out), site_meta(config, explanations[0]), single_file, force)
 
 
 def site_meta(config: BuildConfig, first: Explanation) -> SiteMeta:
@@ -85,6 +103,7 @@ def fit_to_explanations(config: BuildConfig, explanations: list[Explanation]) ->
 
 def load_explanations(samples: list[Sample], directory: Path) -> list[Explanation]:
     """The Explanation JSON files in ``directory``, matched to ``samples`` by their text."""
+    from ligsite.cache import inconsistency
     from ligsite.explanation import Explanation
 
     directory = Path(directory)
@@ -94,8 +113,11 @@ def load_explanations(samples: list[Sample], directory: Path) -> list[Explanatio
     for path in sorted(directory.glob("*.json")):
         try:
             exp = Explanation.load(path)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            problem = inconsistency(exp)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
             raise SamplesError(f"{path} is not an Explanation JSON file ({error})") from None
+        if problem:
+            raise SamplesError(f"{path} is not a usable Explanation ({problem})")
         by_text.setdefault(exp.text, exp)
     missing = [sample for sample in samples if sample.text not in by_text]
     if missing:

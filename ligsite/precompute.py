@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ligsite.cache import ExplanationCache, cache_key
 from ligsite.config import LAYER_BASELINES, BuildConfig
-from ligsite.errors import CacheError, InputError
+from ligsite.errors import CacheError, InputError, NumericalError
 from ligsite.samples import Sample
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +53,10 @@ class ComputeReport:
     worst_where: str  # which sample and run it was
     failures: tuple[Failure, ...] = field(default_factory=tuple)
     quadrature: str = "gauss-legendre"  # what worst_completeness was measured against
+    # samples computed but not stored (full or read-only cache) and the first reason why; they
+    # are in ``explanations`` all the same, so a build still renders them
+    uncached: tuple[str, ...] = ()
+    cache_problem: str = ""
     # every sample's Explanation by id (cached or new), so build renders without reading them back
     explanations: dict[str, Explanation] = field(default_factory=dict, repr=False, compare=False)
 
@@ -93,6 +97,7 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
     """Explain every uncached sample under ``config``, caching each result as it finishes."""
     started = time.perf_counter()
     cache = ExplanationCache(config.cache_dir)
+    cache.check()  # a file given as the cache folder: one line now, before the model loads
     identity = model_identity(config)
     keys = {sample.id: cache_key(identity, sample.text, config) for sample in samples}
     explanations: dict[str, Explanation] = {}
@@ -102,12 +107,18 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
             explanations[sample.id] = cached
     todo = [sample for sample in samples if sample.id not in explanations]
     failures: list[Failure] = []
+    uncached: list[str] = []
+    problem = ""
     for sample, outcome in _explain_all(todo, config, progress):
         if isinstance(outcome, Failure):
             failures.append(outcome)
-        else:
+            continue
+        explanations[sample.id] = outcome  # kept in memory whatever the cache does
+        try:
             cache.put(keys[sample.id], outcome)  # saved at once: an interrupt loses nothing finished
-            explanations[sample.id] = outcome
+        except CacheError as error:  # full or read-only disk: the build still has the sample
+            uncached.append(sample.id)
+            problem = problem or str(error)
     worst, where = worst_completeness(explanations)
     return ComputeReport(
         samples=len(samples),
@@ -119,6 +130,8 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -
         worst_where=where,
         failures=tuple(failures),
         quadrature=config.quadrature,
+        uncached=tuple(uncached),
+        cache_problem=problem,
         explanations={s.id: explanations[s.id] for s in samples if s.id in explanations},
     )
 
@@ -135,7 +148,7 @@ def _explain_all(todo: list[Sample], config: BuildConfig, progress: bool) -> Ite
             outcome: Explanation | Failure
             try:
                 outcome = engine.explain(sample.text)
-            except InputError as error:
+            except (InputError, NumericalError) as error:
                 outcome = Failure(sample, str(error))
             yield sample, outcome  # the caller caches it before the bar moves on
             bar.advance(task)
@@ -145,6 +158,7 @@ def _explain_all(todo: list[Sample], config: BuildConfig, progress: bool) -> Ite
 def cached(samples: list[Sample], config: BuildConfig) -> list[Explanation]:
     """Every sample's Explanation from the cache, in order; a missing one is a CacheError."""
     cache = ExplanationCache(config.cache_dir)
+    cache.check()
     identity = model_identity(config)
     out = []
     for sample in samples:

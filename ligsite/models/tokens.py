@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ligsite.errors import InputError
+
+UNKNOWN_SHARE = 0.5  # more unknown tokens than this share of a sentence's words: a warning
+
+
+class UnknownTokensWarning(UserWarning):
+    """Most of a sentence's tokens are the tokenizer's unknown token: its attributions say little."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,20 @@ def tokenize(tokenizer, text: str, max_positions: int, model: str = "the model")
             f"(its position limit); shorten the text"
         )
     tokens = tokenizer.convert_ids_to_tokens(ids)
+    _warn_unknown(tokenizer, ids, text, model)
     return Tokenized(torch.tensor(ids, dtype=torch.long), list(tokens), _word_ids(tokenizer, encoding, ids))
+
+
+def _warn_unknown(tokenizer, ids: list[int], text: str, model: str) -> None:
+    """Warn when more than UNKNOWN_SHARE of the (non-special) tokens are the unknown token."""
+    unknown, special = tokenizer.unk_token_id, set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    words = [token_id for token_id in ids if token_id not in special]
+    count = sum(token_id == unknown for token_id in words) if unknown is not None else 0
+    if words and count / len(words) > UNKNOWN_SHARE:
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        warnings.warn(f"{count} of {len(words)} tokens of {shown!r} are unknown to the tokenizer of {model} "
+                      f"({tokenizer.unk_token}); is it the model's own tokenizer, and the text in its language?",
+                      UnknownTokensWarning, stacklevel=2)
 
 
 def _word_ids(tokenizer, encoding, ids: list[int]) -> list[int | None]:
