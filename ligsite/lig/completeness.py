@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ligsite.lig.quadrature import rule
+from ligsite.lig.quadrature import LOG_FLOOR, log_placed, rule
 from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.base import Block
 
@@ -54,11 +54,21 @@ def misses(ratio: Tensor, expected: float, tolerance: float) -> Tensor:
     return off.reshape(off.shape[0], -1).any(-1)
 
 
+def nodes_for(granularity: str, block: Block, z: Tensor, baseline: str, quadrature: str,
+              n: int) -> tuple:
+    """The rule's n nodes and weights; log-placed on pre-norm zero paths (see quadrature.py)."""
+    alpha_star = getattr(block, "alpha_star", None)
+    if (quadrature == "gauss-legendre" and baseline == "zero" and alpha_star is not None
+            and (scale := alpha_star(z, granularity)) is not None):
+        return log_placed(n, float(min(LOG_FLOOR * scale.min(), 0.5)))
+    return rule(quadrature, n)
+
+
 def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
           quadrature: str, n: int) -> RouteRun:
     """One route at n nodes; columns with L(x) = 0 forced to exact zeros and a NaN ratio."""
     route, source_axis = ROUTES[granularity]
-    nodes, weights = rule(quadrature, n)
+    nodes, weights = nodes_for(granularity, block, z, baseline, quadrature, n)
     scores, value = route(block, z, targets, baseline, nodes, weights)
     empty = value == 0  # [J(, H)]; att scores [J, T, H] take it at the source axis 1
     scores = scores.masked_fill(empty.unsqueeze(source_axis), 0.0)

@@ -10,7 +10,9 @@ a scalar gate in place of α, and the IG of a gate is exactly that source's shar
 i = j. This needs the projections to be row-wise and position-free (post-LN encoders add
 positions before block 0): the ITB start's projected rows are then row j's, broadcast. The
 gated attention costs O(n·T·H) per target instead of O(n·T·D), and the FFN runs on row j only.
-Otherwise (pre-LN decoders, block-only families) the block input itself is interpolated.
+Pre-norm blocks (``rowwise_project``) take the tangent path of ``ligsite.lig.tangents``.
+Otherwise (block-only families, and ``fast=False``: the plain reference the tests compare
+against) the block input itself is interpolated, one path copy per target (and per head).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import Tensor
 
 from ligsite.errors import InputError
 from ligsite.lig.ig import Fn, integrate
+from ligsite.lig.tangents import tangent_route
 from ligsite.models.base import Block
 
 RAW_BASELINES = ("zero", "self_input_token")  # att and layer; ratio variants are post-processing
@@ -28,9 +31,11 @@ Ends = tuple[tuple[Tensor, ...], tuple[Tensor, ...]]  # (start, end), one tensor
 
 
 def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
-                weights: np.ndarray) -> tuple[Tensor, Tensor]:
+                weights: np.ndarray, fast: bool = True) -> tuple[Tensor, Tensor]:
     """Direct z→z: scores [J, T_src] of ``‖LAYER_j(z(α)) − LAYER_j(z')‖`` and L(x) [J]."""
-    if block.affine_project:
+    if fast and getattr(block, "rowwise_project", False):
+        return tangent_route(block, z, targets, baseline, nodes, weights, heads=False)
+    if fast and block.affine_project:
         start, end, constants = _projected_ends(block, z, targets, baseline)
         result = integrate(_projected_fn(block, heads=False), start, end, nodes, weights, constants)
         return _projected_scores(result.attributions, targets).sum(-1), result.value
@@ -40,9 +45,11 @@ def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: 
 
 
 def att_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
-              weights: np.ndarray) -> tuple[Tensor, Tensor]:
+              weights: np.ndarray, fast: bool = True) -> tuple[Tensor, Tensor]:
     """z→u for every head: scores [J, T_src, H] of ``‖ATT_j^h(z(α)) − ATT_j^h(z')‖``, L [J, H]."""
-    if block.affine_project:  # heads are disjoint slices of q, K, V: one backward serves all
+    if fast and getattr(block, "rowwise_project", False):
+        return tangent_route(block, z, targets, baseline, nodes, weights, heads=True)
+    if fast and block.affine_project:  # heads are disjoint slices of q, K, V: one backward serves all
         start, end, constants = _projected_ends(block, z, targets, baseline)
         result = integrate(_projected_fn(block, heads=True), start[:3], end[:3], nodes, weights,
                            constants)
@@ -58,13 +65,22 @@ def att_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
     return scores.transpose(1, 2), result.value.view(len(targets), h)
 
 
+MLP_BASELINES = ("zero", "att_itb_a0")
+
+
 def mlp_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
-              weights: np.ndarray) -> tuple[Tensor, Tensor]:
-    """u→z: per-head scores [J, H] of ``‖MLP_j(u_j(α)) − MLP_j(u'_j)‖`` and L(x) [J]."""
+              weights: np.ndarray, fast: bool = True) -> tuple[Tensor, Tensor]:
+    """u→z: per-head scores [J, H] of ``‖MLP_j(u_j(α)) − MLP_j(u'_j)‖`` and L(x) [J].
+
+    ``fast`` is accepted for a uniform signature: this route is token-local already.
+    """
+    if baseline not in MLP_BASELINES:
+        raise InputError(f"no mlp path for baseline {baseline!r}; valid: {', '.join(MLP_BASELINES)}")
     q, k, v = block.project(z)  # [T, H, d]
     positions = torch.arange(z.shape[0], device=z.device)
     u = block.attend(q, k, v, positions)[targets].flatten(-2)  # [J, H*d] real head outputs
-    # att_itb_a0: with every row equal to z_j attention is uniform over equal values: v_j.
+    # att_itb_a0: with every row equal to z_j all values are v_j, so ATT is v_j (per query head's
+    # key/value head: ``project`` repeats shared key/value heads per query head).
     u_start = v[targets].flatten(-2) if baseline == "att_itb_a0" else torch.zeros_like(u)
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:

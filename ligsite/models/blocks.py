@@ -1,4 +1,4 @@
-"""Block-only families (MPNet, ModernBERT, DeBERTa): LAYER through the block's own forward.
+"""Block-only families (MPNet, DeBERTa): LAYER through the block's own forward.
 
 The layer module is replayed with the arguments the model passed it during the real forward
 (captured by a forward pre-hook): the attention mask, relative position bias or rotary tables
@@ -75,13 +75,6 @@ class MPNetAdapter(BlockOnlyAdapter):
 
     def layers(self) -> Sequence[nn.Module]:
         return self.model.encoder.layer
-
-
-class ModernBertAdapter(BlockOnlyAdapter):
-    family = "modernbert"
-
-    def layers(self) -> Sequence[nn.Module]:
-        return self.model.layers
 
 
 class DebertaAdapter(BlockOnlyAdapter):

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ligsite.errors import ModelError
 from ligsite.models.bert import BertAdapter, RobertaAdapter
-from ligsite.models.blocks import DebertaAdapter, ModernBertAdapter, MPNetAdapter
+from ligsite.models.blocks import DebertaAdapter, MPNetAdapter
 from ligsite.models.distilbert import DistilBertAdapter
+from ligsite.models.gemma import GemmaAdapter
 from ligsite.models.gpt2 import GPT2Adapter
 from ligsite.models.hf import HFAdapter
+from ligsite.models.llama import LlamaAdapter
+from ligsite.models.modernbert import ModernBertAdapter
 
 FAMILIES: dict[str, type[HFAdapter]] = {
     "bert": BertAdapter,
@@ -21,8 +24,16 @@ FAMILIES: dict[str, type[HFAdapter]] = {
     "electra": BertAdapter,
     "distilbert": DistilBertAdapter,
     "gpt2": GPT2Adapter,
-    "mpnet": MPNetAdapter,
+    "llama": LlamaAdapter,
+    "mistral": LlamaAdapter,
+    "qwen2": LlamaAdapter,
+    "qwen3": LlamaAdapter,
+    "gemma": GemmaAdapter,
+    "gemma2": GemmaAdapter,
+    "gemma3_text": GemmaAdapter,
+    "gemma3": GemmaAdapter,
     "modernbert": ModernBertAdapter,
+    "mpnet": MPNetAdapter,
     "deberta": DebertaAdapter,
     "deberta-v2": DebertaAdapter,
 }

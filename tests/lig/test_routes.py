@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from ligsite.api import explain
-from ligsite.lig.quadrature import gauss_legendre
+from ligsite.lig.completeness import nodes_for
 from ligsite.models.loading import load
 
 TEXT = "the cat sat on mats"
 STEPS = 5
-FULL = ("bert", "gpt2", "distilbert")
-BLOCK_ONLY = ("mpnet", "modernbert")
+FULL = ("bert", "gpt2", "distilbert", "modernbert")
+BLOCK_ONLY = ("mpnet",)
 pytestmark = pytest.mark.filterwarnings("ignore::ligsite.api.CompletenessWarning")
 
 
@@ -32,11 +32,11 @@ def runs(tiny_model_dir):
     return out
 
 
-def _ig(f, x: torch.Tensor, start: torch.Tensor) -> np.ndarray:
-    """Plain IG of ‖f(x(α)) − f(start)‖, summed over each row's hidden coordinates."""
+def _ig(f, x: torch.Tensor, start: torch.Tensor, rule: tuple) -> np.ndarray:
+    """Plain IG of ‖f(x(α)) − f(start)‖ at the engine's nodes ``rule``, per hidden coordinate."""
     reference = f(start).detach()
     total = torch.zeros_like(x)
-    for alpha, weight in zip(*gauss_legendre(STEPS)):
+    for alpha, weight in zip(*rule):
         point = (start + float(alpha) * (x - start)).requires_grad_(True)
         (grad,) = torch.autograd.grad((f(point) - reference).norm(), point)
         total += float(weight) * grad
@@ -69,7 +69,8 @@ def _assert_close(fast: np.ndarray, reference: np.ndarray) -> None:
 @pytest.mark.parametrize("baseline", ["zero", "self_input_token"])
 def test_layer_route_equals_plain_reference(runs, family, baseline):
     for exp, layer, block, z in _blocks(runs, family):
-        reference = np.stack([_ig(lambda x: block.layer(x)[j], z, _start(z, j, baseline)).sum(-1)
+        rule = nodes_for("layer", block, z, baseline, "gauss-legendre", STEPS)
+        reference = np.stack([_ig(lambda x: block.layer(x)[j], z, _start(z, j, baseline), rule).sum(-1)
                               for j in range(z.shape[0])], axis=1)  # [T_src, T_tgt]
         _assert_close(exp.z2z(layer, baseline), reference)
 
@@ -79,8 +80,9 @@ def test_layer_route_equals_plain_reference(runs, family, baseline):
 def test_att_route_equals_plain_reference(runs, family, baseline):
     for exp, layer, block, z in _blocks(runs, family):
         t, h = z.shape[0], block.n_heads
+        rule = nodes_for("att", block, z, baseline, "gauss-legendre", STEPS)
         reference = np.stack([np.stack([
-            _ig(lambda x: _context(block, x)[j, head], z, _start(z, j, baseline)).sum(-1)
+            _ig(lambda x: _context(block, x)[j, head], z, _start(z, j, baseline), rule).sum(-1)
             for j in range(t)], axis=1) for head in range(h)])  # [H, T_src, T_tgt]
         _assert_close(exp.att(layer, baseline), reference)
 
@@ -90,11 +92,12 @@ def test_att_route_equals_plain_reference(runs, family, baseline):
 def test_mlp_route_equals_plain_reference(runs, family, baseline):
     for exp, layer, block, z in _blocks(runs, family):
         u = _context(block, z).flatten(-2)  # [T, H*d]
+        rule = nodes_for("mlp", block, z, baseline, "gauss-legendre", STEPS)
         rows = []
         for j in range(z.shape[0]):
             # att_itb_a0 as METHOD.md defines it: ATT with every row of the input equal to z_j.
             start = torch.zeros_like(u[j]) if baseline == "zero" else _context(block, _start(z, j, "itb"))[j].flatten()
-            scores = _ig(lambda x: block.finish(x, z[j]), u[j], start)  # [H*d]
+            scores = _ig(lambda x: block.finish(x, z[j]), u[j], start, rule)  # [H*d]
             rows.append(scores.reshape(block.n_heads, -1).sum(-1))
         _assert_close(exp.mlp(layer, baseline), np.stack(rows))  # [T_tgt, H]
 

@@ -1,0 +1,129 @@
+"""The pre-norm fast path: att and layer routes walked in projection space with tangents.
+
+Everything before attention in a pre-norm block (norm, projections, q/k norms, RoPE) is
+row-wise: row i's q, k, v depend on the input row x_i and the position i only. Along a path
+x(α) each row moves on its own curve, so the rows' points and tangents ``d(q, k, v)_i/dα`` at
+every node come from one forward-mode JVP of the row map, and source i's share for target j is
+
+    Σ_k w_k ⟨∂L_j/∂(k, v)_i, d(k, v)_i/dα⟩          (+ at i = j: the query's and the residual's)
+
+exact, with no backward through the projections (METHOD.md, "Cost"). To keep targets and
+heads apart without copying the path, every (target, source, head) has a scalar gate ε = 0
+that moves its key (or value) along its tangent, ``k_i + ε dk_i/dα``; then ``∂L_j/∂ε`` is that
+source's term (``ig.integrate_gated``). The attention only needs the dot products
+``q_j·k_i``, ``q_j·dk_i`` and ``dq_j·k_i`` per head, and the block's own ``attend`` turns them
+into probabilities (lifted 2-d queries and keys, one-hot values), so masks, windows and
+soft-capping are the adapter's.
+
+- Zero baseline: rows ``α z_i`` are the same for every target: projected once per node.
+- ITB: rows ``(1 − α) z_j + α z_i`` differ per target; the target's own row is constant
+  (so its query and residual have no tangent and the self score is exactly 0).
+- Causal blocks: a chunk of targets sees keys ≤ its last target only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import jvp
+
+from ligsite.errors import InputError
+from ligsite.lig.ig import integrate_gated
+from ligsite.models.base import Block
+
+MEMORY_BYTES = 512 * 2**20
+Rows = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]  # q, k, v and their tangents
+
+
+def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np.ndarray,
+                  weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
+    """att (``heads``): scores [J, T, H], L [J, H]; layer: scores [J, T], L [J].
+
+    ``nodes``/``weights`` are the quadrature on [0, 1]; targets are handled in chunks sorted
+    by position (the result is in the order given).
+    """
+    if baseline not in ("zero", "self_input_token"):
+        raise InputError(f"no raw path for baseline {baseline!r}; valid: zero, self_input_token")
+    t = z.shape[0]
+    alpha = torch.as_tensor(np.concatenate(([0.0, 1.0], nodes)), dtype=z.dtype, device=z.device)  # [m]
+    shared = _rows(block, alpha[:, None, None] * z, z.expand(len(alpha), -1, -1)) if baseline == "zero" else None
+    order = torch.argsort(targets)
+    scores = torch.zeros((len(targets), t) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
+    value = torch.zeros((len(targets),) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
+    for chunk in _chunks(order, targets, block, t, len(alpha), z.element_size(), baseline):
+        part = targets[chunk]  # ascending
+        keys = int(part[-1]) + 1 if block.causal else t  # rows a causal chunk can see
+        if shared is not None:
+            rows = tuple(x[:, :keys] for x in shared)  # [m, T', H, d] each, no target axis
+        else:
+            start = z[part][:, None, None, :]  # [J, 1, 1, D]: every row starts at z_j
+            path = start + alpha[None, :, None, None] * (z[:keys] - start)  # [J, m, T', D]
+            rows = _rows(block, path, (z[:keys] - start).expand_as(path))
+        s, v = _chunk_route(block, rows, z, part, alpha, weights, heads)
+        scores[chunk, :keys], value[chunk] = s, v
+    return scores, value
+
+
+def _rows(block: Block, x: Tensor, tangent: Tensor) -> Rows:
+    """q, k, v [..., T, H, d] of rows x [..., T, D] and their tangents along ``tangent``."""
+    (q, k, v), (dq, dk, dv) = jvp(block.project, (x,), (tangent,))
+    return q, k, v, dq, dk, dv
+
+
+def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Tensor,
+                 weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
+    """One ascending chunk of J targets over T' keys: scores [J, T', H] or [J, T'], and L.
+
+    ``rows`` without a target axis are the zero path's (shared); with one, the ITB path's.
+    """
+    q, k, v, dq, dk, dv = rows  # zero: [m, T', H, d]; ITB: [J, m, T', H, d]
+    j, keys, m = len(targets), k.shape[-3], len(alpha)
+    shared = k.dim() == 4
+    if shared:  # the targets' queries on the shared rows: [J, m, H, d]
+        q_t, dq_t = q[:, targets].transpose(0, 1), dq[:, targets].transpose(0, 1)
+        qk, q_dk, dq_k = (torch.einsum("jmhd,mthd->jmth", a, b) for a, b in ((q_t, k), (q_t, dk), (dq_t, k)))
+    else:  # the target's own row never moves on the ITB path: its query is constant
+        q_t = q[torch.arange(j, device=z.device), :, targets]  # [J, m, H, d]
+        qk, q_dk = (torch.einsum("jmhd,jmthd->jmth", q_t, b) for b in (k, dk))
+        dq_k = torch.zeros_like(qk)
+    h = qk.shape[-1]
+    one_hot = torch.eye(keys, dtype=z.dtype, device=z.device).unsqueeze(1).expand(keys, h, keys)
+    positions = targets.view(-1, 1, 1).expand(j, m, 1)  # [J, m, 1]
+    spec = "mthd" if shared else "jmthd"
+    z_row = z[targets][:, None]  # [J, 1, D]
+    scale_r = (alpha if shared else torch.ones_like(alpha))[None, :, None]  # residual row α z_j or z_j
+
+    def fn(gates: tuple[Tensor, ...]) -> Tensor:
+        g_k, g_v, g_q, g_r = gates  # [J, m, T', H] x2, [J, m, H], [J, m]
+        lifted = torch.stack((qk + g_k * q_dk, dq_k), -1)  # [J, m, T', H, 2]
+        query = torch.stack((torch.ones_like(g_q), g_q), -1).unsqueeze(2)  # [J, m, 1, H, 2]
+        probs = block.attend(query, lifted, one_hot, positions).squeeze(2)  # [J, m, H, T']
+        u = (torch.einsum(f"jmht,{spec}->jmhd", probs, v)
+             + torch.einsum(f"jmht,{spec}->jmhd", probs * g_v.transpose(-1, -2), dv))  # [J, m, H, d]
+        if heads:
+            return u
+        return block.finish(u.flatten(-2), (scale_r + g_r[..., None]) * z_row)  # [J, m, D]
+
+    zeros = lambda *shape: torch.zeros(shape, dtype=z.dtype, device=z.device)  # noqa: E731
+    gates = (zeros(j, m, keys, h), zeros(j, m, keys, h), zeros(j, m, h), zeros(j, m))
+    result = integrate_gated(fn, gates, weights)
+    a_k, a_v, a_q, a_r = result.attributions  # [J, T', H] x2, [J, H], [J]
+    scores = a_k + a_v
+    rows_j = torch.arange(j, device=z.device)
+    if shared:  # the zero path moves the target's own query (and, on the layer route, residual)
+        scores[rows_j, targets] += a_q
+    if heads:
+        return scores, result.value
+    scores = scores.sum(-1)  # [J, T']
+    if shared:
+        scores[rows_j, targets] += a_r
+    return scores, result.value
+
+
+def _chunks(order: Tensor, targets: Tensor, block: Block, t: int, m: int, itemsize: int, baseline: str):
+    """Index chunks of ``order`` (targets sorted by position) that fit the memory budget."""
+    h, d, width = block.n_heads, block.head_dim, block.hidden_size
+    per_target = m * t * (h * (12 + (0 if baseline == "zero" else 6 * d)) + (0 if baseline == "zero" else 3 * width))
+    size = max(1, MEMORY_BYTES // max(per_target * itemsize * 3, 1))
+    return [order[lo : lo + size] for lo in range(0, len(order), size)]

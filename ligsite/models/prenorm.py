@@ -1,0 +1,223 @@
+"""Pre-norm blocks (GPT-2, Llama, Mistral, Qwen2/3, Gemma 1/2/3, ModernBERT), cut as METHOD.md says.
+
+    x̂    = N1(z)                                row-wise norm (LayerNorm, RMSNorm, Gemma's 1 + w)
+    q,k,v = x̂ W (+b), per-head q/k norms, RoPE   row-wise: row i's q, k, v depend on z_i and i only
+    u_j   = concat_h attention of query head h at j over the keys the layer's mask lets j see
+    r_j   = z_j + P_a(u_j W_O (+b))              P_a: identity or a post-attention norm
+    z(l+1)_j = r_j + P_f(FFN(N2(r_j)))           P_f: identity or a post-FFN norm
+
+A family describes its block with a ``PreNormParts`` (which modules play which part); this
+module does the arithmetic once for all of them, in the run's own dtype (Hugging Face's norms
+compute in float32 even on float64 input, so they are re-implemented here from their weights).
+Everything before attention is row-wise (``rowwise_project``), which is what lets the engine
+walk a path in projection space with tangents instead of through the block.
+
+The attention mask and the rotary tables are the ones the model passed this layer in the real
+forward (captured by ``hooks.recording``): so causal masks, sliding windows, bidirectional
+local windows and per-layer rotary bases are exactly the model's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ligsite.errors import InputError
+from ligsite.models.attention import all_positions
+from ligsite.models.hf import HFAdapter
+from ligsite.models.hooks import hidden_states_arg
+
+RowMap = Callable[[Tensor], Tensor]
+
+
+def row_norm(module: nn.Module | None, unit_offset: bool = False) -> RowMap:
+    """A HF norm module as a function computed in the input's dtype.
+
+    LayerNorm (with or without bias), RMSNorm (``weight`` and ``eps`` / ``variance_epsilon``)
+    scaled by ``w`` or, with ``unit_offset`` (Gemma), by ``1 + w``; identity for None/Identity.
+    """
+    if module is None or isinstance(module, nn.Identity):
+        return lambda x: x
+    if isinstance(module, nn.LayerNorm):
+        return lambda x: F.layer_norm(x, module.normalized_shape, module.weight, module.bias, module.eps)
+    eps = float(getattr(module, "variance_epsilon", getattr(module, "eps", 1e-6)))
+    weight = module.weight
+
+    def rms(x: Tensor) -> Tensor:
+        scale = (1.0 + weight) if unit_offset else weight
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * scale
+
+    return rms
+
+
+def norm_eps(module: nn.Module | None) -> float | None:
+    """The eps of a norm module (None for identity): the scale below which it stops normalising."""
+    if module is None or isinstance(module, nn.Identity):
+        return None
+    return float(getattr(module, "variance_epsilon", getattr(module, "eps", 1e-6)))
+
+
+def _alpha_star(x: Tensor, eps: float) -> Tensor:
+    """``sqrt(eps / ms(x))`` per row of x [..., T, D]."""
+    return torch.sqrt(eps / x.pow(2).mean(-1).clamp_min(torch.finfo(x.dtype).tiny))
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    """RoPE's pairing of coordinates (the first half with the second), as Hugging Face's."""
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), -1)
+
+
+@dataclass
+class PreNormParts:
+    """Which modules play which part of METHOD.md's pre-norm block (None: not in this family).
+
+    ``qkv(x̂)`` returns q [..., T, H, d] and k, v [..., T, H_kv, d] before q/k norms and RoPE.
+    ``out(u)`` is W_O (+b); ``ffn`` the feed-forward module on N2(r).
+    """
+
+    norm1: nn.Module | None
+    qkv: Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
+    out: nn.Module
+    norm2: nn.Module | None
+    ffn: nn.Module
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    scale: float
+    q_norm: nn.Module | None = None
+    k_norm: nn.Module | None = None
+    post_att: nn.Module | None = None
+    post_ffn: nn.Module | None = None
+    softcap: float | None = None
+    unit_offset: bool = False  # Gemma's norms scale by 1 + w
+
+
+class PreNormBlock:
+    """project / attend / finish / layer of one pre-norm block (see ``ligsite.models.base``).
+
+    ``allowed`` [T, T] (query row, key column) is the layer's real mask; ``rotary`` the
+    (cos, sin) tables [T, d] of its real call, or None (GPT-2 adds positions before block 0).
+    """
+
+    granularities = ("att", "mlp", "layer")
+    affine_project = False
+    rowwise_project = True
+
+    def __init__(self, index: int, parts: PreNormParts, allowed: Tensor, rotary: tuple[Tensor, Tensor] | None,
+                 causal: bool, hidden_size: int):
+        self.index, self.parts, self.causal, self.hidden_size = index, parts, causal, hidden_size
+        self.n_heads, self.head_dim = parts.n_heads, parts.head_dim
+        self.allowed, self.rotary = allowed, rotary
+        self._n1, self._n2 = row_norm(parts.norm1, parts.unit_offset), row_norm(parts.norm2, parts.unit_offset)
+        self._qn, self._kn = row_norm(parts.q_norm, parts.unit_offset), row_norm(parts.k_norm, parts.unit_offset)
+        self._pa, self._pf = row_norm(parts.post_att, parts.unit_offset), row_norm(parts.post_ffn, parts.unit_offset)
+
+    def alpha_star(self, z: Tensor, granularity: str) -> Tensor | None:
+        """Per row of z [T, D], the path scales below which the zero path's integrand lives.
+
+        A norm is scale invariant above ``α* = sqrt(eps / ms(x))`` of its input x (METHOD.md,
+        "Zero baseline and the norm's scale invariance"). att / layer: N1's on the rows of z; on
+        the layer route a post-attention norm P_a switches on later still, once ``W_O u`` — which
+        shrinks like α below N1's α* — reaches its own α*: about ``α*_1 · sqrt(eps_a / ms(W_O u))``.
+        mlp: P_a's on ``W_O u_j`` (the path ``α u_j`` scales it exactly). None: nothing to place.
+        """
+        n1, pa = norm_eps(self.parts.norm1) or norm_eps(self.parts.norm2), norm_eps(self.parts.post_att)
+        if granularity == "mlp" and pa is None or n1 is None:
+            return None
+        centred = isinstance(self.parts.norm1, nn.LayerNorm)
+        first = _alpha_star(z - z.mean(-1, keepdim=True) if centred else z, n1)  # [T]
+        if pa is None or granularity == "att":
+            return first
+        with torch.no_grad():
+            out = self.parts.out(self.attend(*self.project(z), all_positions(z)).flatten(-2))  # [T, D]
+        second = _alpha_star(out, pa)
+        return second if granularity == "mlp" else torch.minimum(first, first * second)
+
+    def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v [..., T, H, d] of rows z [..., T, D] at positions 0..T-1 (key/value heads repeated)."""
+        p = self.parts
+        q, k, v = p.qkv(self._n1(z))  # [..., T, H, d], [..., T, H_kv, d] x2
+        q, k = self._qn(q), self._kn(k)
+        if self.rotary is not None:
+            t = z.shape[-2]
+            cos, sin = (x[:t].unsqueeze(-2) for x in self.rotary)  # [T, 1, d]
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        group = p.n_heads // p.n_kv_heads
+        if group > 1:  # grouped-query attention: query head h reads key/value head h // group
+            k, v = k.repeat_interleave(group, -2), v.repeat_interleave(group, -2)
+        return q, k, v
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
+        """Context u [..., Q, H, d] of queries q [..., Q, H, d] at ``positions`` over k, v [..., T, H, d]."""
+        scores = torch.einsum("...qhd,...khd->...hqk", q, k) * self.parts.scale  # [..., H, Q, T]
+        if self.parts.softcap is not None:
+            scores = torch.tanh(scores / self.parts.softcap) * self.parts.softcap
+        allowed = self.allowed.to(k.device)[positions][..., : k.shape[-3]]  # [..., Q, T]
+        scores = scores.masked_fill(~allowed.unsqueeze(-3), float("-inf"))
+        return torch.einsum("...hqk,...khd->...qhd", scores.softmax(-1), v)  # [..., Q, H, d]
+
+    def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
+        """z(l+1) rows [..., D] from head outputs u [..., H*d] and residual rows z_row [..., D]."""
+        r = z_row + self._pa(self.parts.out(u))  # [..., D]
+        return r + self._pf(self.parts.ffn(self._n2(r)))
+
+    def layer(self, z: Tensor) -> Tensor:
+        """The whole block: z [..., T, D] -> z(l+1) [..., T, D]."""
+        u = self.attend(*self.project(z), all_positions(z))  # [..., T, H, d]
+        return self.finish(u.flatten(-2), z)
+
+
+def allowed_keys(mask: Tensor | None, t: int, causal: bool, device: torch.device) -> Tensor:
+    """The [T, T] boolean "query row may see key column" of a captured HF attention mask.
+
+    Eager masks are additive floats (the dtype's minimum where masked) or booleans, [1, 1, T, T];
+    without one the block is causal or sees everything.
+    """
+    if mask is None:
+        full = torch.ones(t, t, dtype=torch.bool, device=device)
+        return torch.tril(full) if causal else full
+    mask = mask.reshape(-1, *mask.shape[-2:])[0, -t:, -t:].to(device)  # [T, T]
+    if mask.dtype == torch.bool:
+        return mask
+    return mask > torch.finfo(mask.dtype).min / 2
+
+
+def split_heads(x: Tensor, heads: int, head_dim: int) -> Tensor:
+    """[..., T, heads*head_dim] -> [..., T, heads, head_dim]."""
+    return x.unflatten(-1, (heads, head_dim))
+
+
+class PreNormAdapter(HFAdapter):
+    """Base of the pre-norm families: blocks take their mask and rotary tables from the real call.
+
+    A family names its layers (``layers``), its attention module (for the recorded
+    probabilities) and its parts (``parts``); ``forward`` must run before ``block``.
+    """
+
+    rotary: ClassVar[bool] = True
+
+    def parts(self, module: nn.Module) -> PreNormParts:
+        raise NotImplementedError
+
+    def call_mask(self, args: tuple, kwargs: dict) -> Tensor | None:
+        """The attention mask this layer was called with (None: causal or full, by ``causal``)."""
+        return kwargs.get("attention_mask")
+
+    def make_block(self, module: nn.Module, index: int) -> PreNormBlock:
+        if index not in self._calls:
+            raise InputError(f"block {index} of {self.name} takes its mask from a real forward: call forward() first")
+        args, kwargs = self._calls[index]
+        weight = next(module.parameters())
+        t = hidden_states_arg(args, kwargs).shape[-2]
+        allowed = allowed_keys(self.call_mask(args, kwargs), t, self.causal, weight.device)
+        rotary = None
+        if self.rotary:
+            cos, sin = kwargs["position_embeddings"]  # [1, T, d] each
+            rotary = (cos[0].to(weight.device, weight.dtype), sin[0].to(weight.device, weight.dtype))
+        return PreNormBlock(index, self.parts(module), allowed, rotary, self.causal, self.hidden_size)
