@@ -230,12 +230,43 @@ def _apply_rope_keep_dtype(q, k, cos, sin, unsqueeze_dim=1):
     return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
 
 
+def _patch_plan(model, rope: str):
+    """(module, float64 forward) pairs and (python module, name, replacement) triples; built once."""
+    key = f"_lig_patch_plan_{rope}"
+    if key in model.__dict__:
+        return model.__dict__[key]
+    forwards, globals_ = [], []
+    for module in model.modules():
+        cls = type(module)
+        if cls.__name__.endswith("RMSNorm") and hasattr(module, "weight"):
+            source = inspect.getsource(cls.forward)
+            gemma_style = "1.0 + self.weight" in source or "1 + self.weight" in source
+            eps = getattr(module, "variance_epsilon", None)
+            if eps is None:
+                eps = module.eps
+            forward = _rms_forward(gemma_style, float(eps))
+            probe = torch.randn(3, module.weight.shape[-1], generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                want = cls.forward(module, probe.to(module.weight.dtype)).to(F64)
+                got = forward(module, probe.to(F64))
+            if not torch.allclose(want, got, rtol=1e-4, atol=1e-5):
+                raise RuntimeError(f"float64 replacement of {cls.__name__} does not match it")
+            forwards.append((module, forward.__get__(module)))
+        elif cls.__name__.endswith("RotaryEmbedding") and rope == "float64":
+            forwards.append((module, _rope_forward.__get__(module)))
+    for mod in {inspect.getmodule(type(m)) for m in model.modules()}:
+        if mod is not None and mod.__name__.endswith("modeling_modernbert") and hasattr(mod, "apply_rotary_pos_emb"):
+            globals_.append((mod, "apply_rotary_pos_emb", _apply_rope_keep_dtype))
+    model.__dict__[key] = (forwards, globals_)
+    return forwards, globals_
+
+
 @contextlib.contextmanager
 def float64_patches(model, rope: str = "float64"):
     """Norms, softmax and (``rope="float64"``) rotary cos/sin computed in float64; undone on exit."""
     import torch.nn.functional as F
 
-    undo = []
+    forwards, globals_ = _patch_plan(model, rope)
     original_softmax = F.softmax
 
     def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -243,39 +274,20 @@ def float64_patches(model, rope: str = "float64"):
             dtype = F64
         return original_softmax(input, dim=dim, dtype=dtype)
 
+    originals = [(mod, name, getattr(mod, name)) for mod, name, _ in globals_]
     F.softmax = softmax
-    undo.append(lambda: setattr(F, "softmax", original_softmax))
     try:
-        for module in model.modules():
-            cls = type(module)
-            if cls.__name__.endswith("RMSNorm") and hasattr(module, "weight"):
-                source = inspect.getsource(cls.forward)
-                gemma_style = "1.0 + self.weight" in source or "1 + self.weight" in source
-                eps = getattr(module, "variance_epsilon", None)
-                if eps is None:
-                    eps = module.eps
-                forward = _rms_forward(gemma_style, float(eps))
-                probe = torch.randn(3, module.weight.shape[-1], dtype=torch.float32)
-                with torch.no_grad():
-                    want = cls.forward(module, probe.to(module.weight.dtype)).to(F64)
-                    got = forward(module, probe.to(F64))
-                if not torch.allclose(want, got, rtol=1e-4, atol=1e-5):
-                    raise RuntimeError(f"float64 replacement of {cls.__name__} does not match it")
-                module.forward = forward.__get__(module)
-                undo.append(lambda m=module: m.__dict__.pop("forward", None))
-            elif cls.__name__.endswith("RotaryEmbedding") and rope == "float64":
-                module.forward = _rope_forward.__get__(module)
-                undo.append(lambda m=module: m.__dict__.pop("forward", None))
-        modules = {inspect.getmodule(type(m)) for m in model.modules()}
-        for mod in modules:
-            if mod is not None and mod.__name__.endswith("modeling_modernbert") and hasattr(mod, "apply_rotary_pos_emb"):
-                original = mod.apply_rotary_pos_emb
-                mod.apply_rotary_pos_emb = _apply_rope_keep_dtype
-                undo.append(lambda mod=mod, o=original: setattr(mod, "apply_rotary_pos_emb", o))
+        for module, forward in forwards:
+            module.forward = forward
+        for mod, name, replacement in globals_:
+            setattr(mod, name, replacement)
         yield model
     finally:
-        for fn in reversed(undo):
-            fn()
+        F.softmax = original_softmax
+        for module, _ in forwards:
+            module.__dict__.pop("forward", None)
+        for mod, name, original in originals:
+            setattr(mod, name, original)
 
 
 # ---------------------------------------------------------------------------------------------

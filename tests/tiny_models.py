@@ -21,7 +21,8 @@ Families and tokenizers
 
 Decoder configs (see ``decoder_config``): D = 64, 4 query heads, 2 key/value heads (GQA),
 head_dim 24 (H·d = 96 != D), FFN 96, eager attention, float32 by default; q/k/v biases on qwen2;
-q/k norms on qwen3 / gemma3; attention soft-capping on gemma2 (5.0) and gemma3_text (8.0);
+q/k norms on qwen3 / gemma3; attention soft-capping on gemma2 (5.0; Gemma 3's HF attention
+ignores ``attn_logit_softcapping``, so it stays None there as in the real checkpoints);
 ``query_pre_attn_scalar`` = 32 != head_dim on gemma2/3; sliding windows of ``WINDOW`` = 5 keys
 (mistral every layer; qwen2 / qwen3 layers >= 1; gemma2 / gemma3 alternate sliding, full, ...).
 The embedding rows are rescaled so the residual stream has rms ≈ ``RESIDUAL_RMS`` with a
@@ -222,8 +223,9 @@ def decoder_config(family: str, n_layers: int = 2, vocab_size: int = BPE_VOCAB, 
                                layer_types=_alternating(n_layers), attn_logit_softcapping=5.0,
                                final_logit_softcapping=30.0)
     if family == "gemma3_text":
+        # attn_logit_softcapping stays None (as in real Gemma 3): HF's Gemma3Attention ignores it
         return tf.Gemma3TextConfig(**common, query_pre_attn_scalar=32, sliding_window=WINDOW,
-                                   layer_types=_alternating(n_layers), attn_logit_softcapping=8.0)
+                                   layer_types=_alternating(n_layers))
     if family == "gemma3":  # multimodal: text stack at model.language_model; tiny SigLIP tower
         text = tf.Gemma3TextConfig(**common, query_pre_attn_scalar=32, sliding_window=WINDOW,
                                    layer_types=_alternating(n_layers))
