@@ -22,9 +22,9 @@ export function gridStep(cell, key, rows, cols) {
 }
 
 /** The aria-live sentence: the selected target, the layer, its top sources with signed values. */
-export function selectionSummary({ display, size, labels, layer, target, legend }, k = 3) {
+export function selectionSummary({ display, size, labels, layer, target, legend, rankSelf = true }, k = 3) {
   if (target === null || target === undefined) return "No target selected.";
-  const top = rankSources(display.subarray(target * size, (target + 1) * size), k)
+  const top = rankSources(display.subarray(target * size, (target + 1) * size), k, rankSelf ? -1 : target)
     .map((item) => `${quoteToken(labels[item.source])} ${formatValue(item.value)}`);
   const what = top.length ? `top sources: ${top.join(", ")}` : "no computed sources";
   return `Target ${target} ${quoteToken(labels[target])}, layer ${layer}: ${what}; values: ${legend}.`;

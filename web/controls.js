@@ -12,6 +12,13 @@ export function selectField(form, id, text) {
   return { label, select: label.append("select").attr("id", id).attr("name", id) };
 }
 
+/** A sample's name in the select: its label (when it has one) and its text, never the id hash. */
+export function sampleOptionText(sample) {
+  const text = sample.text.length > 70 ? sample.text.slice(0, 69) + "…" : sample.text;
+  const label = sample.label === null || sample.label === undefined || sample.label === "" ? "" : String(sample.label);
+  return label ? `${label}: ${text}` : text;
+}
+
 // Options are rebuilt only when the list changes (most switches keep every list as it is).
 function setOptions(select, entries, value) {
   const key = JSON.stringify(entries);
@@ -52,7 +59,7 @@ export function createControls(container, handlers) {
 
   function update(state, manifest, choices) {
     layers = choices.layers;
-    setOptions(sample.select, manifest.samples.map((s) => ({ value: s.id, text: `${s.id}: ${s.text.slice(0, 60)}` })), state.sample);
+    setOptions(sample.select, manifest.samples.map((s) => ({ value: s.id, text: sampleOptionText(s) })), state.sample);
     setOptions(route.select, choices.routes.map((r) => ({ value: r, text: ROUTE_NAMES[r] || r })), state.route);
     const named = (ids) => ids.map((id) => ({ value: id, text: baselineName(id) }));
     setOptions(layerBaseline.select, named(choices.direct), state.layerBaseline);
@@ -61,7 +68,8 @@ export function createControls(container, handlers) {
     layerBaseline.label.attr("hidden", state.route === "direct" ? null : "");
     attBaseline.label.attr("hidden", state.route === "composed" ? null : "");
     mlpBaseline.label.attr("hidden", state.route === "composed" ? null : "");
-    const position = state.layer === "all" ? 0 : layers.indexOf(state.layer);
+    // with all layers shown, the slider stands on the layer the focus list ranks (the last one)
+    const position = state.layer === "all" ? layers.length - 1 : layers.indexOf(state.layer);
     layerRange.attr("max", layers.length - 1).property("value", position)
       .attr("aria-valuetext", state.layer === "all" ? "all layers" : `layer ${state.layer}`);
     const name = state.layer === "all" ? "Layer: all" : `Layer ${state.layer}`;

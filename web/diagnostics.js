@@ -4,6 +4,28 @@
 // badge where the engine's warnings name that layer. diagnosticsRows is pure; renderDiagnostics
 // only writes into the container it is given (text via textContent, so data stays inert).
 import { exportFormat } from "./export.js";
+import { baselineName } from "./options.js";
+
+const DG_PARTS = { layer: "block", att: "ATT", mlp: "MLP" };
+
+// One line per metric, shown under the table (issue 13: nothing said what the numbers mean).
+export const DG_NOTES = [
+  ["L2 abs", "‖d − c‖₂ per target column between the direct map d and the composed map c, averaged over the layer's targets (0 = identical)."],
+  ["L2 rel", "the same distance divided by ‖d‖₂ (0 = identical, 1 = as far as d is long)."],
+  ["Pearson", "correlation of d and c per target column, averaged (1 = same shape whatever the units)."],
+  ["completeness", "the ratio Σ score / L farthest from 1 over the layer's targets (and heads): 1 means the attribution accounts for the whole output change; ⚠ marks the engine's warnings."],
+];
+
+/** "att:zero" -> "ATT · zero" (human baseline names). */
+export function dgKeyName(key) {
+  const [part, baseline] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+  return `${DG_PARTS[part] || part} · ${baselineName(baseline)}`;
+}
+
+/** "<layer bl>|<att bl>+<mlp bl>" in words. */
+export function dgPairName(state) {
+  return `direct (baseline ${baselineName(state.layerBaseline)}) vs composed (ATT ${baselineName(state.attBaseline)} × MLP ${baselineName(state.mlpBaseline)})`;
+}
 
 /** The ratio farthest from 1 in a nested array of ratios (null / NaN ignored), or null. */
 function dgWorst(values) {
@@ -79,18 +101,45 @@ function dgCompletenessCell(doc, entry) {
   return td;
 }
 
-/** Draw the panel into `container` (its children are replaced) from (state, payload). */
-export function renderDiagnostics(container, state, payload) {
+/** The direct baseline the L2 columns compare with, as a select (hidden on the composed route
+ * otherwise): `onLayerBaseline(id)` is called on change. */
+function dgBaselinePicker(doc, state, payload, onLayerBaseline) {
+  const label = doc.createElement("label");
+  label.className = "diag-baseline";
+  label.append("Compare the composed map with the direct map at baseline ");
+  const select = doc.createElement("select");
+  select.id = "diag-layerBaseline";
+  const direct = Object.keys(payload.maps || {}).filter((k) => k.startsWith("direct:")).map((k) => k.slice(7));
+  for (const id of direct) {
+    const option = doc.createElement("option");
+    option.value = id;
+    option.textContent = baselineName(id);
+    select.append(option);
+  }
+  select.value = state.layerBaseline ?? "";
+  select.addEventListener("change", () => onLayerBaseline(select.value));
+  label.append(select);
+  return label;
+}
+
+/** Draw the panel into `container` (its children are replaced) from (state, payload);
+ * options.onLayerBaseline(id) makes the compared direct baseline choosable in the panel. */
+export function renderDiagnostics(container, state, payload, options = {}) {
   const doc = container.ownerDocument;
   const info = diagnosticsRows(state, payload);
   const table = doc.createElement("table");
   table.className = "diagnostics";
   const caption = table.createCaption();
+  const available = info.available.map((key) => {
+    const [layerBaseline, pair] = key.split("|");
+    const [attBaseline, mlpBaseline] = (pair || "").split("+");
+    return dgPairName({ layerBaseline, attBaseline, mlpBaseline });
+  });
   caption.textContent = info.hasL2
-    ? `Direct vs composed (${info.l2Key}) and completeness per layer`
-    : `No L2 for ${info.l2Key} in the data (available: ${info.available.join(", ") || "none"}); completeness per layer`;
+    ? `L2: ${dgPairName(state)}; completeness per layer`
+    : `No L2 for ${dgPairName(state)} in the data (available: ${available.join("; ") || "none"}); completeness per layer`;
   const head = table.createTHead().insertRow();
-  for (const name of ["layer", "L2 abs", "L2 rel", "Pearson", ...info.keys.map((k) => `completeness ${k}`)]) {
+  for (const name of ["layer", "L2 abs", "L2 rel", "Pearson", ...info.keys.map((k) => `completeness ${dgKeyName(k)}`)]) {
     const th = doc.createElement("th");
     th.scope = "col";
     th.textContent = name;
@@ -113,6 +162,27 @@ export function renderDiagnostics(container, state, payload) {
     th.textContent = "pooled";
     tr.append(th, dgCell(doc, info.pooled.abs), dgCell(doc, info.pooled.rel), dgCell(doc, info.pooled.pearson));
   }
-  container.replaceChildren(table);
+  const notes = doc.createElement("dl");
+  notes.className = "metric-notes";
+  for (const [name, text] of DG_NOTES) {
+    const dt = doc.createElement("dt");
+    dt.textContent = name;
+    const dd = doc.createElement("dd");
+    dd.textContent = text;
+    notes.append(dt, dd);
+  }
+  const parts = options.onLayerBaseline ? [dgBaselinePicker(doc, state, payload, options.onLayerBaseline)] : [];
+  container.replaceChildren(...parts, table, notes);
+  dgMarkLayer(container, state.layer);
   return info;
+}
+
+/** Highlight the row of the layer on screen (none for "all"): class is-current, aria-current. */
+export function dgMarkLayer(container, layer) {
+  for (const tr of container.querySelectorAll("tbody tr")) {
+    const current = tr.dataset.layer === String(layer);
+    tr.classList.toggle("is-current", current);
+    if (current) tr.setAttribute("aria-current", "true");
+    else tr.removeAttribute("aria-current");
+  }
 }

@@ -5,8 +5,8 @@
 // Views follow viewModel.js: values in [source][target] order, drawn rows = targets.
 
 const EX_THEMES = {
-  light: { bg: "#ffffff", fg: "#1a1a1a", muted: "#555555", nan: "#bdbdbd", self: "#1a1a1a" },
-  dark: { bg: "#121212", fg: "#ececec", muted: "#b0b0b0", nan: "#5a5a5a", self: "#ececec" },
+  light: { bg: "#ffffff", fg: "#1a1a1a", muted: "#555555", nan: "#bdbdbd", self: "#1a1a1a", hidden: "#5c5c5c" },
+  dark: { bg: "#121212", fg: "#ececec", muted: "#b0b0b0", nan: "#5a5a5a", self: "#ececec", hidden: "#cdcdcd" },
 };
 // ColorBrewer RdBu (11 classes), negative = blue, positive = red; colour-blind safe.
 const EX_STOPS = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
@@ -105,8 +105,9 @@ function exPanel(view, panel, lay, x, y, opts) {
   const cells = [];
   for (let row = 0; row < n; row++) {
     for (let col = 0; col < n; col++) {
-      const fill = color(panel.values[col * n + row], domain, colors.nan);
-      cells.push(`<rect x="${exNum(gx + col * lay.cell)}" y="${exNum(gy + row * lay.cell)}" width="${lay.cell}" height="${lay.cell}" fill="${fill}"/>`);
+      const hidden = view.hiddenSelf && row === col;  // a hidden self cell has its own mark, not NaN's grey
+      const fill = hidden ? colors.hidden : color(panel.values[col * n + row], domain, colors.nan);
+      cells.push(`<rect ${hidden ? 'class="self-hidden" ' : ""}x="${exNum(gx + col * lay.cell)}" y="${exNum(gy + row * lay.cell)}" width="${lay.cell}" height="${lay.cell}" fill="${fill}"/>`);
     }
   }
   const selfs = [];
@@ -168,19 +169,43 @@ function exCsvField(text) {
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-/** The matrix ([source][target], n = tokens.length) as CSV: header of sources, one row per target. */
+/** A CSV number: 6 significant digits, empty for NaN (not computed or hidden). */
+function exCsvNumber(v) {
+  return Number.isFinite(v) ? String(Number(v.toPrecision(6))).replace(/^-0$/, "0") : "";
+}
+
+/** A header name that stays unique when tokens repeat ("the" twice): "<index>:<token>". */
+export function exportCsvName(k, token) {
+  return `${k}:${token}`;
+}
+
+/** The matrix ([source][target], n = tokens.length) as CSV: header of sources, one row per target,
+ * every name "<index>:<token>" so repeated tokens stay distinct columns. */
 export function exportCSV(matrix, tokens, corner = "target \\ source") {
   const n = tokens.length;
   if (matrix.length !== n * n) throw new Error(`matrix has ${matrix.length} values for ${n} tokens`);
-  const lines = [[corner, ...tokens].map(exCsvField).join(",")];
+  const names = tokens.map((t, k) => exportCsvName(k, t));
+  const lines = [[corner, ...names].map(exCsvField).join(",")];
   for (let row = 0; row < n; row++) {
-    const cells = [exCsvField(tokens[row])];
-    for (let col = 0; col < n; col++) {
-      const v = matrix[col * n + row];
-      cells.push(Number.isFinite(v) ? String(Number(v.toPrecision(6))).replace(/^-0$/, "0") : "");
-    }
+    const cells = [exCsvField(names[row])];
+    for (let col = 0; col < n; col++) cells.push(exCsvNumber(matrix[col * n + row]));
     lines.push(cells.join(","));
   }
+  return lines.join("\n") + "\n";
+}
+
+/** Every layer in long format, one line per (layer, target, source):
+ * layer,target_index,target,source_index,source,value. matrices: [source][target] per layer. */
+export function exportCSVLong(matrices, tokens, layers) {
+  const n = tokens.length;
+  const lines = ["layer,target_index,target,source_index,source,value"];
+  const quoted = tokens.map(exCsvField);
+  matrices.forEach((matrix, pos) => {
+    for (let row = 0; row < n; row++) {
+      const head = `${layers[pos]},${row},${quoted[row]},`;
+      for (let col = 0; col < n; col++) lines.push(`${head}${col},${quoted[col]},${exCsvNumber(matrix[col * n + row])}`);
+    }
+  });
   return lines.join("\n") + "\n";
 }
 

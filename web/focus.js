@@ -46,10 +46,13 @@ export function createFocus(container, handlers) {
       values, rows: layers.length, cols: size, cellWidth: props.cell, cellHeight: Math.max(props.cell, 10),
       rowLabels: layers.map((layer) => `layer ${layer}`), colLabels: tokens,
       outlines: layers.map((layer, l) => [l, target]), highlightRows: [rankPosition], scale,
+      palette: props.palette, hidden: props.hiddenSelf ? layers.map((layer, l) => [l, target]) : null,
     });
-    const ranked = rankSources(matrices[rankPosition].subarray(target * size, (target + 1) * size), props.k);
-    listTitle.text(share ? `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed share of Σ|v| into the target)`
-      : `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed value, share of Σ|v| into the target)`);
+    const row = matrices[rankPosition].subarray(target * size, (target + 1) * size);
+    const ranked = rankSources(row, props.k, props.rankSelf ? -1 : target);
+    const self = props.rankSelf ? "" : ", self excluded";
+    listTitle.text(share ? `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed share of Σ|v| into the target${self})`
+      : `Top ${ranked.length} sources at layer ${layers[rankPosition]} (signed value, share of Σ|v| into the target${self})`);
     const items = list.selectAll("li").data(ranked).join((enter) => {
       const li = enter.append("li");
       li.append("span").attr("class", "swatch");
@@ -59,7 +62,7 @@ export function createFocus(container, handlers) {
       return li;
     });
     items.attr("data-source", (d) => d.source);
-    items.select(".swatch").style("background", (d) => rankScale.css(d.value));
+    items.select(".swatch").style("background", (d) => rankScale.css(d.value, props.palette));
     items.select(".token").text((d) => `${d.source} ${quoteToken(tokens[d.source])}`);
     // in share modes the value already is the share: show it once, as a percentage
     items.select(".value").text((d) => (share ? formatShare(d.value) : formatValue(d.value)));

@@ -5,16 +5,19 @@
 import { checksum } from "./data.js";
 import { gridStep } from "./a11y.js";
 
-// Each matrix is turned into a T x T bitmap once per colour scale (keyed by its values array, then
-// by the scale object), so switching layer, target or scale mode back only scales cached bitmaps
-// onto the screen. `scale` is one scale, or an array with one scale per row (per-layer colours
-// in the focus panel).
+// Each matrix is turned into a T x T bitmap once per colour scale and palette (keyed by its values
+// array, then by the scale object and the palette name), so switching layer, target or scale mode
+// back only scales cached bitmaps onto the screen. `scale` is one scale, or an array with one
+// scale per row (per-layer colours in the focus panel). `hidden`: [row, col] cells drawn with the
+// hidden-self mark (the same for a given values array: hiding self makes new arrays).
 const cellBitmaps = new WeakMap();
 
-function bitmapOf(values, rows, cols, scale) {
+function bitmapOf(values, rows, cols, scale, palette = "light", hidden = null) {
   if (!cellBitmaps.has(values)) cellBitmaps.set(values, new Map());
   const cached = cellBitmaps.get(values);
-  const hit = cached.get(scale);
+  if (!cached.has(scale)) cached.set(scale, new Map());
+  const byPalette = cached.get(scale);
+  const hit = byPalette.get(palette);
   if (hit && hit.width === cols && hit.height === rows) return hit;
   const canvas = document.createElement("canvas");
   canvas.width = cols;
@@ -22,10 +25,11 @@ function bitmapOf(values, rows, cols, scale) {
   const context = canvas.getContext("2d");
   const image = context.createImageData(cols, rows);
   const pixels = new Uint32Array(image.data.buffer);
-  if (!Array.isArray(scale)) scale.fillPixels(values, 0, rows * cols, pixels);
-  else for (let row = 0; row < rows; row++) scale[row].fillPixels(values, row * cols, (row + 1) * cols, pixels);
+  const flat = hidden ? hidden.map(([r, c]) => r * cols + c) : null;
+  if (!Array.isArray(scale)) scale.fillPixels(values, 0, rows * cols, pixels, palette, flat);
+  else for (let row = 0; row < rows; row++) scale[row].fillPixels(values, row * cols, (row + 1) * cols, pixels, palette, flat);
   context.putImageData(image, 0, 0);
-  cached.set(scale, canvas);
+  byPalette.set(palette, canvas);
   return canvas;
 }
 
@@ -38,10 +42,12 @@ export function checksumOf(values) {
 }
 
 // Paint rows*cols values (row-major) into ctx, one flat cell per value, box = {x, y, w, h}.
-export function paintCells(ctx, values, rows, cols, scale, box) {
+// props: {values, rows, cols, scale, palette, hidden} (see bitmapOf).
+export function paintCells(ctx, props, box) {
+  const { values, rows, cols, scale, palette, hidden } = props;
   ctx.clearRect(box.x, box.y, box.w, box.h);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(bitmapOf(values, rows, cols, scale), 0, 0, cols, rows, box.x, box.y, box.w, box.h);
+  ctx.drawImage(bitmapOf(values, rows, cols, scale, palette, hidden), 0, 0, cols, rows, box.x, box.y, box.w, box.h);
 }
 
 // Size a canvas in CSS pixels, sharp on high-density screens; returns its scaled context.
@@ -127,11 +133,11 @@ function drawOverlay(ctx, layout, props, hover) {
 
 // Paint `values` into a canvas unless it already shows exactly these values, scale and size
 // (layer and target switches redraw most canvases with what they already show).
-export function paintOnce(canvas, { values, rows, cols, scale }, width, height) {
-  const drawn = [values, scale, width, height, window.devicePixelRatio || 1];
+export function paintOnce(canvas, props, width, height) {
+  const drawn = [props.values, props.scale, props.palette, width, height, window.devicePixelRatio || 1];
   if (canvas.__drawn && canvas.__drawn.every((item, k) => item === drawn[k])) return;
   const ctx = sizeCanvas(canvas, width, height);
-  paintCells(ctx, values, rows, cols, scale, { x: 0, y: 0, w: width, h: height });
+  paintCells(ctx, props, { x: 0, y: 0, w: width, h: height });
   canvas.__drawn = drawn;
 }
 

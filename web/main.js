@@ -1,7 +1,7 @@
 // main.js — the app: owns the state, loads data on demand, redraws, syncs the URL hash and
 // exposes window.ligsite (the automation interface in docs/architecture.md).
 
-import { defaultState, parseHash, formatHash } from "./state.js";
+import { defaultState, stateFromHash, formatHash } from "./state.js";
 import { choicesOf, resolveState, mapKeyOf } from "./options.js";
 import { readManifest, loadPayload } from "./data.js";
 import { viewProps, decodedMap } from "./view.js";
@@ -54,16 +54,52 @@ function copyLink(status) {
   navigator.clipboard.writeText(url).then(() => done("Link copied."), () => done(`Link: ${url}`));
 }
 
+// What a requested state asked for that the data lack, in one sentence ("" when nothing).
+function repairNotice(asked, shown, choices) {
+  const notes = [];
+  if (typeof asked.sample === "string" && asked.sample && asked.sample !== shown.sample) {
+    notes.push(`Sample “${asked.sample}” is not in this site; showing “${shown.sample}” instead.`);
+  }
+  if (Number.isInteger(asked.layer) && asked.layer !== shown.layer) {
+    notes.push(`Layer ${asked.layer} is not in the data (layers ${choices.layers.join(", ")}); showing layer ${shown.layer}.`);
+  }
+  if (Number.isInteger(asked.target) && shown.target === null) {
+    notes.push(`Target ${asked.target} is outside this sample's ${asked.axis === "word" ? "words" : "tokens"}; no target selected.`);
+  }
+  return notes.join(" ");
+}
+
+// Bring the focus panel into view after a target is selected, when it lies off-screen (issue 13).
+function revealFocus(panel) {
+  requestAnimationFrame(() => {
+    if (!panel || panel.hidden) return;
+    const box = panel.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight - 80) panel.scrollIntoView({ block: "start" });
+  });
+}
+
 function startViewer() {
   const body = document.body;
   const base = body.dataset.base || "";
   const manifest = readManifest();
+  const siteDefaults = manifest.defaults || {};
   const samples = new Map();
   const viz = document.getElementById("viz");
   const status = document.getElementById("status");
   let state = null;
   let props = null;
   let queue = Promise.resolve();
+
+  // A deep link asked for something the data do not have: say what is shown instead (issue 13).
+  function showNotice(text) {
+    if (text) {
+      status.textContent = text;
+      status.dataset.notice = "1";
+    } else if (status.dataset.notice) {
+      status.textContent = "";
+      delete status.dataset.notice;
+    }
+  }
 
   async function sampleData(id) {
     if (!samples.has(id)) {
@@ -84,15 +120,17 @@ function startViewer() {
       if (kind === "matrix") paper.announceCell(hit);
     },
     onClick: (hit, event) => {
-      tooltip.show(hoverLines(kind, hit, state, props), event, true);
+      // lock the tooltip on the state the click leads to: any later change clears it (issue 13)
       update(kind === "focus" ? { layer: props.focus.layers[hit.row] }
-        : kind === "overview" ? { layer: hit.layer, target: hit.row } : { target: hit.row });
+        : kind === "overview" ? { layer: hit.layer, target: hit.row } : { target: hit.row })
+        .then(() => tooltip.show(hoverLines(kind, hit, state, props), event, formatHash(state)));
     },
   });
   const controls = createControls(document.getElementById("controls-holder"), {
     onChange: (partial) => update(partial), onCopy: () => copyLink(status),
   });
-  const overview = createOverview(document.getElementById("overview-holder"), hover("overview"));
+  const overview = createOverview(document.getElementById("overview-holder"),
+    { ...hover("overview"), onOpen: (layer) => update({ layer }) });
   const matrix = createHeatmap(document.getElementById("matrix-holder"),
     { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources", clickRows: true }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
@@ -114,8 +152,13 @@ function startViewer() {
     if (state && drawnWidth !== null && drawnWidth !== width) update({}, "none");  // redraw to fit
   }).observe(viz);
 
+  // The heatmaps' palette follows the page's theme: pinned by the state, else the system's.
+  const darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const paletteOf = (theme) => (theme === "dark" || (theme === "auto" && darkQuery && darkQuery.matches) ? "dark" : "light");
+  if (darkQuery) darkQuery.addEventListener("change", () => state && state.theme === "auto" && update({}, "none"));
+
   function render(next, sample) {
-    props = viewProps(next, sample, vizWidth);
+    props = viewProps(next, sample, vizWidth, paletteOf(next.theme));
     drawnWidth = vizWidth;
     controls.update(next, manifest, sample.choices);
     setText("#sentence", sample.payload.text);
@@ -131,7 +174,8 @@ function startViewer() {
   }
 
   async function apply(partial, history) {
-    let next = { ...(state || defaultState()), ...partial };
+    let next = { ...(state || defaultState(siteDefaults)), ...partial };
+    const asked = { ...partial };
     if (!manifest.samples.some((s) => s.id === next.sample)) next.sample = manifest.samples[0].id;
     if (state && next.sample !== state.sample && !("target" in partial)) next.target = null;
     const sample = await sampleData(next.sample);
@@ -143,8 +187,14 @@ function startViewer() {
       decodedMap(sample, mapKeyOf(next));
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
+    const previous = state;
     render(next, sample);
     state = next;
+    tooltip.keepIf(formatHash(state));
+    showNotice(repairNotice(asked, next, sample.choices));
+    if (history === "push" && next.target !== null && (!previous || previous.target !== next.target)) {
+      revealFocus(document.getElementById("focus"));
+    }
     warmMaps(sample);
     const hash = formatHash(state);
     if (history !== "none" && hash !== location.hash) {
@@ -167,7 +217,7 @@ function startViewer() {
   const fromHash = () => {
     if (location.hash === appliedHash || location.hash === formatHash(state)) return;
     appliedHash = location.hash;
-    update({ ...defaultState(), ...parseHash(location.hash) }, "none");
+    update(stateFromHash(location.hash, siteDefaults), "none");
   };
   window.addEventListener("popstate", fromHash);
   window.addEventListener("hashchange", fromHash);
@@ -177,7 +227,8 @@ function startViewer() {
     if (state && state.target !== null) update({ target: null });
   });
 
-  const initial = { sample: body.dataset.sample || null, ...parseHash(location.hash) };
+  const initial = { ...stateFromHash(location.hash, siteDefaults) };
+  if (!initial.sample) initial.sample = body.dataset.sample || null;
   const ready = update(initial, "replace").then(() => performance.mark("ligsite:render"));
   window.ligsite = {
     ready,

@@ -61,7 +61,8 @@ export function resolveState(state, choices) {
   const target = state.target;
   const axisSize = pick(state.axis, STATE_ENUMS.axis) === "word" ? choices.nWords : choices.nTokens;
   next.target = Number.isInteger(target) && target >= 0 && target < axisSize ? target : null;
-  for (const key of ["norm", "axis", "scale", "theme"]) next[key] = pick(state[key], STATE_ENUMS[key]);
+  for (const key of ["norm", "axis", "scale", "theme", "wordAgg"]) next[key] = pick(state[key], STATE_ENUMS[key]);
   next.hideSelf = state.hideSelf === 1 ? 1 : 0;
+  next.rankSelf = state.rankSelf === 1 ? 1 : 0;
   return next;
 }

@@ -4,7 +4,7 @@
 import { createViewControls } from "./viewControls.js";
 import { createPanels } from "./panels.js";
 import { buildViewModel } from "./viewModel.js";
-import { exportSVG, exportPNG, exportCSV } from "./export.js";
+import { exportSVG, exportPNG, exportCSV, exportCSVLong } from "./export.js";
 import { downloadFile, exportFileName } from "./download.js";
 import { shownMap } from "./shown.js";
 import { decodedMap, layerScales } from "./view.js";
@@ -27,30 +27,29 @@ export function paperSVG(state, sample, options = {}) {
   const scaleOf = (layer) => colour.scales[sample.payload.layers.indexOf(layer)];
   const main = colour.shared ? shown.scale : colour.scales[position];
   view.domain = main.bound;
-  view.color = (v, domain, nan) => (v === v ? main.css(v) : nan);
+  const palette = options.theme === "dark" ? "dark" : "light";
+  view.color = (v, domain, nan) => (v === v ? main.css(v, palette) : nan);
   if (!colour.shared) {
     for (const panel of view.panels) {
       const scale = scaleOf(panel.layer);
       panel.domain = scale.bound;
-      panel.color = (v, domain, nan) => (v === v ? scale.css(v) : nan);
+      panel.color = (v, domain, nan) => (v === v ? scale.css(v, palette) : nan);
     }
     view.perPanel = view.panels.length > 1;
   }
   view.caption += colour.shared ? " · colour range shared by all layers" : " · colour range per layer";
+  // the screen may be dark; exports keep the light palette unless asked (issue 13), and say so
+  view.caption += options.theme === "dark" ? " · dark palette" : " · light palette";
+  if (view.hiddenSelf) view.caption += " · self cells hidden (dark grey), not computed: light grey";
   return exportSVG(state, view, options);
 }
 
-/** The current matrix as CSV: the current layer, or with all layers shown the last one, and
- * then the corner cell names it (the file name does too: exportFileName). */
+/** What is shown as CSV: the current layer as a matrix, or with all layers shown every layer in
+ * long format (layer, target, source, value), so an "all layers" export holds all of them. */
 export function paperCSV(state, sample) {
-  const { shown, position, layer } = paperShown(state, sample);
-  const corner = state.layer === "all" ? `layer ${layer}: target \\ source` : undefined;
-  return exportCSV(shown.layers[position], shown.labels, corner);
-}
-
-/** The layer a CSV export holds (the last one when all layers are shown). */
-export function paperCSVLayer(state, sample) {
-  return paperShown(state, sample).layer;
+  const { shown, position } = paperShown(state, sample);
+  if (state.layer === "all") return exportCSVLong(shown.layers, shown.labels, sample.payload.layers);
+  return exportCSV(shown.layers[position], shown.labels);
 }
 
 /** The current view as a PNG data URL at `scale` (2 by default). */
@@ -66,15 +65,12 @@ export function createPaperTools(opts) {
     onExport: async (kind) => {
       const [state, sample] = opts.current();
       if (kind === "svg") downloadFile(exportFileName(state, "svg"), paperSVG(state, sample), "image/svg+xml");
-      if (kind === "csv") {
-        const name = exportFileName({ ...state, layer: paperCSVLayer(state, sample) }, "csv");
-        downloadFile(name, paperCSV(state, sample), "text/csv");
-      }
+      if (kind === "csv") downloadFile(exportFileName(state, "csv"), paperCSV(state, sample), "text/csv");
       if (kind === "png") downloadFile(exportFileName(state, "png"), await paperPNG(state, sample, 2), "image/png", true);
     },
   };
   const controls = createViewControls(opts.form, opts.holder, opts.before, handlers);
-  const panels = createPanels(document.getElementById("stepper"), opts.extras);
+  const panels = createPanels(document.getElementById("stepper"), opts.extras, opts.onChange);
 
   function render(state, sample) {
     const { shown, position, layer } = paperShown(state, sample);
@@ -82,6 +78,7 @@ export function createPaperTools(opts) {
     panels.render(state, sample.payload, {
       display: shown.display[position], size: shown.size, labels: shown.labels, layer,
       target: state.target, legend: shown.legend, caption: `layer ${layer}: ${shown.legend}`,
+      rankSelf: state.rankSelf === 1,
     });
   }
   return { render, announceCell: panels.announceCell };

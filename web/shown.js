@@ -4,7 +4,7 @@
 // (keyed by the values array) keeps working.
 import { transposeSquare, maxAbs } from "./data.js";
 import { divergingScale } from "./colorScale.js";
-import { axisLayers } from "./words.js";
+import { axisLayers, wordAggLegend } from "./words.js";
 import { normalizeLayers, normLegend } from "./normalize.js";
 import { mapKeyOf } from "./options.js";
 import { viewFlagOf } from "./viewModel.js";
@@ -13,7 +13,8 @@ import { viewFlagOf } from "./viewModel.js";
  * fields for what is shown, plus labels and the legend sentence. */
 export function shownMap(sample, state, rawMap) {
   const hideSelf = viewFlagOf(state.hideSelf);
-  const cacheKey = `${mapKeyOf(state)}|${state.axis}|${state.norm}|${hideSelf ? 1 : 0}`;
+  const agg = state.wordAgg || "sum";
+  const cacheKey = `${mapKeyOf(state)}|${state.axis}|${agg}|${state.norm}|${hideSelf ? 1 : 0}`;
   if (!sample.shown) sample.shown = new Map();
   if (!sample.shown.has(cacheKey) && state.axis !== "word" && state.norm === "raw" && !hideSelf) {
     // nothing to transform: share the decoded arrays (and so the heatmap's cached bitmaps)
@@ -22,7 +23,7 @@ export function shownMap(sample, state, rawMap) {
       legend: normLegend("raw", false) });
   }
   if (!sample.shown.has(cacheKey)) {
-    const axis = axisLayers(rawMap.layers, sample.payload, state.axis || "token");
+    const axis = axisLayers(rawMap.layers, sample.payload, state.axis || "token", agg);
     const norm = normalizeLayers(axis.layers, axis.n, state.norm || "raw", hideSelf);
     sample.shown.set(cacheKey, {
       layers: norm.layers,
@@ -30,7 +31,8 @@ export function shownMap(sample, state, rawMap) {
       size: axis.n,
       labels: axis.labels,
       scale: divergingScale(maxAbs(norm.layers)),
-      legend: norm.legend,
+      legend: state.axis === "word" ? `${norm.legend}; ${wordAggLegend(agg)}` : norm.legend,
+      hiddenSelf: hideSelf || state.norm === "share-noself",
     });
   }
   return sample.shown.get(cacheKey);

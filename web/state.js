@@ -3,7 +3,7 @@
 
 export const STATE_KEYS = [
   "sample", "route", "layerBaseline", "attBaseline", "mlpBaseline",
-  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme",
+  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme", "wordAgg", "rankSelf",
 ];
 
 export const STATE_ENUMS = {
@@ -12,15 +12,26 @@ export const STATE_ENUMS = {
   axis: ["token", "word"],
   scale: ["shared", "layer"],
   theme: ["auto", "light", "dark"],
+  wordAgg: ["sum", "mean"],
 };
 
-// Keys left out of the hash while they hold their default, so shared links stay short.
-const QUIET_DEFAULTS = { norm: "raw", hideSelf: 0, axis: "token", scale: "shared", theme: "auto" };
+// What a key meant when links still left it out (before issue 13): a link that has some keys but
+// not this one keeps showing what it showed when it was written.
+export const LEGACY_DEFAULTS = {
+  norm: "raw", hideSelf: 0, axis: "token", scale: "shared", theme: "auto", wordAgg: "sum", rankSelf: 1,
+};
 
-export function defaultState() {
+// What a fresh visit shows (no hash): self cells hidden, so the first view shows structure rather
+// than a diagonal, and "top sources" leave the self cell out. A site may override these
+// (manifest "defaults"); every key is written into the URL, so links never depend on them.
+export const SITE_DEFAULTS = { ...LEGACY_DEFAULTS, hideSelf: 1, rankSelf: 0 };
+
+const FLAGS = ["hideSelf", "rankSelf"];
+
+export function defaultState(siteDefaults = {}) {
   return {
     sample: null, route: "direct", layerBaseline: null, attBaseline: null, mlpBaseline: null,
-    layer: null, target: null, ...QUIET_DEFAULTS,
+    layer: null, target: null, ...SITE_DEFAULTS, ...siteDefaults,
   };
 }
 
@@ -38,21 +49,27 @@ export function parseHash(hash) {
     const value = params.get(key);
     if (key === "layer") partial.layer = value === "all" ? "all" : parseIndex(value);
     else if (key === "target") partial.target = parseIndex(value);
-    else if (key === "hideSelf") partial.hideSelf = value === "1" ? 1 : 0;
+    else if (FLAGS.includes(key)) partial[key] = value === "1" ? 1 : 0;
     else partial[key] = value;
   }
   return partial;
 }
 
-// The inverse of parseHash for a resolved state; only the baselines of the shown route are kept.
+/** The whole state a URL hash stands for: a link (a hash with keys) reads absent keys with their
+ * legacy defaults; no hash at all is a fresh visit and gets the site's defaults. */
+export function stateFromHash(hash, siteDefaults = {}) {
+  const partial = parseHash(hash);
+  const base = Object.keys(partial).length ? { ...defaultState(), ...LEGACY_DEFAULTS } : defaultState(siteDefaults);
+  return { ...base, ...partial };
+}
+
+// The inverse of parseHash for a resolved state. Every key is written (empty when unset), so a
+// link means the same whatever defaults a later version or another site chooses.
 export function formatHash(state) {
   const params = new URLSearchParams();
-  const skip = state.route === "direct" ? ["attBaseline", "mlpBaseline"] : ["layerBaseline"];
   for (const key of STATE_KEYS) {
     const value = state[key];
-    if (skip.includes(key) || value === null || value === undefined) continue;
-    if (key in QUIET_DEFAULTS && value === QUIET_DEFAULTS[key]) continue;
-    params.set(key, String(value));
+    params.set(key, value === null || value === undefined ? "" : String(value));
   }
   return "#" + params.toString();
 }

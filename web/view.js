@@ -43,11 +43,11 @@ export function layerScales(map, mode) {
 // Overview panel size: all layers in one row when they fit at >= 64 px, 4 per row when large.
 function panelSize(width, count, large) {
   const frame = 14;  // panel padding + border + grid gap
-  if (large) return Math.max(140, Math.min(300, Math.floor(width / 4) - frame));
+  if (large) return Math.max(120, Math.min(260, Math.floor(width / 4) - frame - 64));  // 64: label margin
   return Math.max(64, Math.min(96, Math.floor(width / count) - frame));
 }
 
-function legendProps(state, map, colour, layer, all) {
+function legendProps(state, map, colour, layer, all, palette) {
   const perPanel = !colour.shared && all;
   const scale = colour.shared ? map.scale : colour.scales[layer.position];
   const scope = colour.shared ? `colour range ±max over all ${map.display.length} layers of this map (shared)`
@@ -55,6 +55,7 @@ function legendProps(state, map, colour, layer, all) {
       : `colour range ±max of layer ${layer.id} only (per-layer scale)`;
   return {
     scale, perPanel, scope, normalization: map.legend, mode: colour.shared ? "shared" : "layer",
+    palette, hiddenSelf: Boolean(map.hiddenSelf),
     units: state.norm !== "raw" ? "unitless: the |values| of a target's row sum to 1"
       : state.route === "direct" ? "units: ‖Δ block output‖ of the target, a row sums to it"
         : "units: ATT × MLP products of norms (compare shapes with direct, not sizes)",
@@ -68,7 +69,8 @@ function diagonalOf(size) {  // the self cells [k, k], one array per size (kept 
   return diagonals.get(size);
 }
 
-export function viewProps(state, sample, width) {
+// palette: "light" | "dark", the page's resolved theme (heatmaps follow it; exports stay light).
+export function viewProps(state, sample, width, palette = "light") {
   const { payload } = sample;
   // word axis, normalization and hide-self applied (issue 4); rows = targets, as decoded maps
   const map = shownMap(sample, state, decodedMap(sample, mapKeyOf(state)));
@@ -80,23 +82,26 @@ export function viewProps(state, sample, width) {
   const target = state.target;
   const colour = layerScales(map, state.scale);
   const layer = { position, id: payload.layers[position] };
+  const hidden = map.hiddenSelf ? diagonalOf(size) : null;
   return {
     title: `${all ? "All layers" : `Layer ${state.layer}`} · ${routeTitle(state)}`,
     overview: {
       layers: payload.layers, matrices: map.display, size, scales: colour.scales, selected: state.layer,
       large: all, panel: panelSize(width, payload.layers.length, all), ranges: !colour.shared,
+      palette, hidden, labels: tokens, target,
     },
     matrix: all ? null : {
       values: map.display[position], rows: size, cols: size, cellWidth: cell, cellHeight: cell,
       rowLabels: tokens, colLabels: tokens, outlines: diagonalOf(size),
-      highlightRows: target === null ? [] : [target], scale: colour.scales[position],
+      highlightRows: target === null ? [] : [target], scale: colour.scales[position], palette, hidden,
     },
-    legend: legendProps(state, map, colour, layer, all),
+    legend: legendProps(state, map, colour, layer, all, palette),
     focus: {
       target, tokens, layers: payload.layers, matrices: map.display, size,
       scale: colour.shared ? map.scale : colour.scales, rankScale: colour.scales[position],
       rankPosition: position, k: TOP_K, cell: Math.max(6, Math.min(16, cell)),
-      share: state.norm !== "raw",
+      share: state.norm !== "raw", rankSelf: state.rankSelf === 1, palette,
+      hiddenSelf: Boolean(map.hiddenSelf),
     },
   };
 }

@@ -5,9 +5,19 @@ import { selectField } from "./controls.js";
 
 const VC_NORMS = [["raw", "raw values"], ["share", "share of Σ|v| into the target"],
   ["share-noself", "share, self excluded"]];
-const VC_AXES = [["token", "tokens (subwords)"], ["word", "words (subwords summed)"]];
+const VC_AXES = [["token", "tokens (subwords)"], ["word", "words (subwords combined)"]];
+const VC_WORD_AGGS = [["sum", "sum of subwords"], ["mean", "mean of subwords"]];
 const VC_SCALES = [["shared", "shared by all layers"], ["layer", "per layer (own ±max)"]];
 const VC_THEMES = [["auto", "auto (system)"], ["light", "light"], ["dark", "dark"]];
+
+/** A labelled checkbox bound to a 0/1 state key. */
+function vcCheck(form, id, text, onChange) {
+  const label = form.append("label").attr("class", "field field-check");
+  const input = label.append("input").attr("type", "checkbox").attr("id", id);
+  label.append("span").text(text);
+  input.on("change", (event) => onChange(event.target.checked ? 1 : 0));
+  return input;
+}
 
 /** A labelled <select> with fixed options, appended to `form` (a d3 selection). */
 function vcSelect(form, id, text, entries, onChange) {
@@ -49,11 +59,10 @@ export function createViewControls(form, holder, before, handlers) {
   const group = form.append("fieldset").attr("class", "view-fields").attr("id", "view-fields");
   group.append("legend").attr("class", "visually-hidden").text("Display");
   const norm = vcSelect(group, "norm", "Normalization", VC_NORMS, (v) => handlers.onChange({ norm: v }));
-  const hideLabel = group.append("label").attr("class", "field field-check");
-  const hideSelf = hideLabel.append("input").attr("type", "checkbox").attr("id", "hideSelf");
-  hideLabel.append("span").text("hide self cells");
-  hideSelf.on("change", (event) => handlers.onChange({ hideSelf: event.target.checked ? 1 : 0 }));
+  const hideSelf = vcCheck(group, "hideSelf", "hide self cells", (v) => handlers.onChange({ hideSelf: v }));
+  const rankSelf = vcCheck(group, "rankSelf", "rank self in top sources", (v) => handlers.onChange({ rankSelf: v }));
   const axis = vcSelect(group, "axis", "Axis", VC_AXES, (v) => handlers.onChange({ axis: v }));
+  const wordAgg = vcSelect(group, "wordAgg", "Word values", VC_WORD_AGGS, (v) => handlers.onChange({ wordAgg: v }));
   const scale = vcSelect(group, "scale", "Colour range", VC_SCALES, (v) => handlers.onChange({ scale: v }));
   const theme = vcSelect(group, "theme", "Theme", VC_THEMES, (v) => handlers.onChange({ theme: v }));
   const exports = form.append("div").attr("class", "export-buttons").attr("role", "group").attr("aria-label", "export");
@@ -73,7 +82,10 @@ export function createViewControls(form, holder, before, handlers) {
     layers = choices.layers;
     norm.property("value", state.norm);
     hideSelf.property("checked", state.hideSelf === 1);
+    rankSelf.property("checked", state.rankSelf === 1);
     axis.property("value", state.axis);
+    wordAgg.property("value", state.wordAgg);
+    d3.select("#wordAgg-field").attr("hidden", state.axis === "word" ? null : "");
     scale.property("value", state.scale);
     theme.property("value", state.theme);
     const at = state.layer === "all" ? -1 : layers.indexOf(state.layer);

@@ -4,8 +4,8 @@
 // order and declares the on-screen orientation (rows = targets, columns = sources).
 import { maxAbs } from "./data.js";
 import { normalizeLayers } from "./normalize.js";
-import { axisLayers } from "./words.js";
-import { mapKeyOf } from "./options.js";
+import { axisLayers, wordAggLegend } from "./words.js";
+import { mapKeyOf, baselineName } from "./options.js";
 
 export const VIEW_ORIENTATION = "rows: targets (what a token receives) · columns: sources";
 
@@ -34,8 +34,8 @@ export function viewDomainOf(panels) {
 /** The caption line of exports: sample, route, baselines, layer, normalization, orientation. */
 export function viewCaptionOf(state, legend) {
   const route = state.route === "direct"
-    ? `direct, layer baseline ${state.layerBaseline}`
-    : `composed, att baseline ${state.attBaseline} × mlp baseline ${state.mlpBaseline}`;
+    ? `direct, layer baseline ${baselineName(state.layerBaseline)}`
+    : `composed, att baseline ${baselineName(state.attBaseline)} × mlp baseline ${baselineName(state.mlpBaseline)}`;
   const layer = state.layer === "all" || state.layer == null ? "all layers" : `layer ${state.layer}`;
   return `sample ${state.sample} · route ${route} · ${layer} · ${state.axis || "token"} axis · `
     + `${state.norm || "raw"}: ${legend} · ${VIEW_ORIENTATION}`;
@@ -47,8 +47,10 @@ export function buildViewModel(state, payload, layersOf) {
   const stored = layersOf(key);
   if (!stored) throw new Error(`the data has no map ${key}`);
   const positions = viewLayerPositions(state, payload);
-  const axis = axisLayers(positions.map((pos) => stored[pos]), payload, state.axis || "token");
+  const agg = state.wordAgg || "sum";
+  const axis = axisLayers(positions.map((pos) => stored[pos]), payload, state.axis || "token", agg);
   const norm = normalizeLayers(axis.layers, axis.n, state.norm || "raw", viewFlagOf(state.hideSelf));
+  if (state.axis === "word") norm.legend = `${norm.legend}; ${wordAggLegend(agg)}`;
   const panels = positions.map((pos, k) => ({ layer: payload.layers[pos], values: norm.layers[k] }));
   return {
     key,
@@ -57,6 +59,7 @@ export function buildViewModel(state, payload, layersOf) {
     panels,
     domain: viewDomainOf(panels),
     legend: norm.legend,
+    hiddenSelf: viewFlagOf(state.hideSelf) || state.norm === "share-noself",
     caption: viewCaptionOf(state, norm.legend),
     orientation: VIEW_ORIENTATION,
   };

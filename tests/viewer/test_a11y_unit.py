@@ -54,7 +54,8 @@ def test_table_view_holds_every_value_with_labels(unit_page: object) -> None:
         "return {rows: Array.from(box.querySelectorAll('tbody tr'), (tr) => Array.from(tr.cells, (c) => c.textContent)),"
         " head: Array.from(box.querySelectorAll('thead th'), (th) => th.textContent),"
         " bold: box.querySelectorAll('b').length}; }", [f32(display)])
-    assert seen["head"] == ["target \\ source", "<b>x</b>", "y", "z"] and seen["bold"] == 0
+    assert seen["head"] == ["target \\ source", "0 <b>x</b>", "1 y", "2 z"] and seen["bold"] == 0
+    assert [row[0] for row in seen["rows"]] == ["0 <b>x</b>", "1 y", "2 z"]
     got = np.array([[float(c.replace("\u2212", "-")) for c in row[1:]] for row in seen["rows"]])
     np.testing.assert_allclose(got, display, rtol=1e-5)
 

@@ -71,7 +71,7 @@ def test_completeness_shows_worst_ratio_per_layer_and_key(unit_page: object) -> 
     payload = _payload()
     seen = unit_page.evaluate(RENDER_JS, [STATE, payload])
     keys = ["layer:zero", "att:zero", "mlp:zero"]
-    assert seen["head"][4:] == [f"completeness {k}" for k in keys]
+    assert seen["head"][4:] == ["completeness block · zero", "completeness ATT · zero", "completeness MLP · zero"]
     for pos, row in enumerate(seen["rows"]):
         for col, key in enumerate(keys, start=4):
             exact = _worst(payload["completeness"][key][pos])
@@ -91,10 +91,10 @@ def test_warning_badge_only_where_the_engine_flagged(unit_page: object) -> None:
 def test_missing_l2_for_the_baselines_is_said_not_drawn_as_zero(unit_page: object) -> None:
     payload = _payload()
     seen = unit_page.evaluate(RENDER_JS, [{**STATE, "layerBaseline": "self_input_token"}, payload])
-    assert "No L2 for self_input_token|zero+zero" in seen["caption"]
-    assert "zero|zero+zero" in seen["caption"]
+    assert "No L2 for direct (baseline ITB (self input token)) vs composed (ATT zero × MLP zero)" in seen["caption"]
+    assert "available: direct (baseline zero) vs composed (ATT zero × MLP zero)" in seen["caption"]
     assert all(r[c]["text"] == "—" for r in seen["rows"] for c in (1, 2, 3))
-    assert seen["head"][4:] == ["completeness att:zero", "completeness mlp:zero"]
+    assert seen["head"][4:] == ["completeness ATT · zero", "completeness MLP · zero"]
     assert seen["foot"] == []
 
 

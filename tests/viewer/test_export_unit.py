@@ -51,8 +51,9 @@ def test_csv_has_header_of_sources_and_one_line_per_target(unit_page: object, sa
     text = _export(unit_page, sample, "csv")
     assert text.endswith("\n") and len(text.splitlines()) == len(TOKENS) + 1
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["target \\ source", *TOKENS]  # commas, quotes and HTML survive quoting
-    assert [r[0] for r in rows[1:]] == TOKENS
+    names = [f"{k}:{t}" for k, t in enumerate(TOKENS)]  # index:token, unique when tokens repeat
+    assert rows[0] == ["target \\ source", *names]  # commas, quotes and HTML survive quoting
+    assert [r[0] for r in rows[1:]] == names
     m = sample[2]["composed:zero+zero"][1].astype(np.float64)  # [source, target]
     share = m / np.abs(m).sum(axis=0, keepdims=True)
     got = np.array([[float(x) for x in r[1:]] for r in rows[1:]])  # [target, source]

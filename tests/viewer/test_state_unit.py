@@ -22,14 +22,29 @@ def _run(page, body: str, arg=None):
                          "const data = await import('/web/data.js');" + body + "}", arg)
 
 
-def test_hash_round_trips_a_full_state_and_omits_quiet_defaults(unit_page):
+def test_hash_round_trips_a_full_state_and_writes_every_key(unit_page):
     full = {"sample": "a b&c", "route": "composed", "layerBaseline": "zero", "attBaseline": "itb_map_ratio",
             "mlpBaseline": "att_itb_a0", "layer": "all", "target": 7, "norm": "share", "hideSelf": 1,
-            "axis": "word", "theme": "dark"}
+            "axis": "word", "scale": "layer", "theme": "dark", "wordAgg": "mean", "rankSelf": 1}
     hash_, back = _run(unit_page, "const h = state.formatHash(arg); return [h, state.parseHash(h)];", full)
-    assert back == {k: v for k, v in full.items() if k != "layerBaseline"}  # composed route: no layer baseline
+    assert back == full
+    keys = _run(unit_page, "return state.STATE_KEYS;")
     plain = _run(unit_page, "return state.formatHash({...state.defaultState(), sample: 's', layerBaseline: 'zero', layer: 3});")
-    assert plain == "#sample=s&route=direct&layerBaseline=zero&layer=3"
+    assert [part.split("=")[0] for part in plain[1:].split("&")] == keys  # every key, defaults too
+    assert "target=&" in plain and "hideSelf=1" in plain and "rankSelf=0" in plain
+
+
+def test_a_link_without_a_key_reads_it_with_the_old_default(unit_page):
+    """Issue 13, defect 2: links written before every key was in the URL keep their meaning."""
+    old = _run(unit_page, "return state.stateFromHash('#sample=s&layer=2');")
+    assert old["sample"] == "s" and old["layer"] == 2
+    assert (old["hideSelf"], old["rankSelf"], old["norm"], old["wordAgg"]) == (0, 1, "raw", "sum")
+    fresh = _run(unit_page, "return state.stateFromHash('');")
+    assert (fresh["hideSelf"], fresh["rankSelf"], fresh["norm"]) == (1, 0, "raw")
+    site = _run(unit_page, "return state.stateFromHash('', {norm: 'share-noself'});")
+    assert site["norm"] == "share-noself"
+    linked = _run(unit_page, "return state.stateFromHash('#sample=s&norm=share', {norm: 'share-noself'});")
+    assert linked["norm"] == "share" and linked["hideSelf"] == 0  # site defaults never reinterpret a link
 
 
 def test_parse_hash_drops_malformed_values(unit_page):

@@ -57,13 +57,15 @@ def test_export_buttons_download_svg_png_and_csv_with_caption_and_tokens(viewer,
     assert struct.unpack(">II", png[16:24]) == (2 * int(root.get("width")), 2 * int(root.get("height")))
     text = _download(page, "#export-csv").decode("utf-8")
     assert len(text.splitlines()) == len(TOKENS) + 1
-    assert next(csv.reader(io.StringIO(text))) == ["target \\ source", *TOKENS]  # "," is quoted
+    names = [f"{k}:{t}" for k, t in enumerate(TOKENS)]  # index:token (issue 13)
+    assert next(csv.reader(io.StringIO(text))) == ["target \\ source", *names]  # "," is quoted
 
 
 def test_export_csv_holds_the_shown_numbers(viewer, paper_site):
     payload = _open(viewer, paper_site, "&layer=2&norm=share-noself&axis=word&route=composed")
     rows = list(csv.reader(io.StringIO(viewer.page.evaluate("() => window.ligsite.exportCSV()"))))
-    assert rows[0][1:] == WORDS and [r[0] for r in rows[1:]] == WORDS
+    names = [f"{k}:{w}" for k, w in enumerate(WORDS)]
+    assert rows[0][1:] == names and [r[0] for r in rows[1:]] == names
     got = np.array([[float(x) if x else np.nan for x in r[1:]] for r in rows[1:]])
     ref = shown(payload, "composed:zero+zero", 2, axis="word", norm="share-noself")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
@@ -164,6 +166,6 @@ def test_table_view_lists_the_current_matrix(viewer, paper_site):
     assert page.locator("#table-view td").count() == 0  # built only when opened
     page.click("#table-view summary")
     rows = page.eval_on_selector_all("#table-view tbody tr", "rows => rows.map((tr) => Array.from(tr.cells, (c) => c.textContent))")
-    assert [r[0] for r in rows] == TOKENS
+    assert [r[0] for r in rows] == [f"{k} {t}" for k, t in enumerate(TOKENS)]
     got = np.array([[float(c.replace("\u2212", "-")) for c in r[1:]] for r in rows])
     np.testing.assert_allclose(got, shown(payload, "direct:zero", 1, norm="share"), rtol=1e-5, atol=1e-9)

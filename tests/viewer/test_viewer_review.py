@@ -95,18 +95,21 @@ def test_per_layer_range_in_the_all_layer_view_and_its_svg_export(viewer, paper_
         assert cells[row * n + col].get("fill") == "rgb({},{},{})".format(*end)
 
 
-def test_csv_with_all_layers_shown_names_the_layer_it_holds(viewer, paper_site):
+def test_csv_with_all_layers_shown_holds_every_layer_in_long_format(viewer, paper_site):
     url, payload = paper_site
     viewer.open(url + "index.html#sample=paper&layer=all")
     page = viewer.page
     rows = list(csv.reader(io.StringIO(page.evaluate("() => window.ligsite.exportCSV()"))))
+    n = len(TOKENS)
+    # issue 13: every layer, long format (one line per layer, target, source), not only the last
+    assert rows[0] == ["layer", "target_index", "target", "source_index", "source", "value"]
+    assert len(rows) == 1 + N_LAYERS * n * n
     last = N_LAYERS - 1
-    assert rows[0] == [f"layer {last}: target \\ source", *TOKENS] and len(rows) == len(TOKENS) + 1
-    got = np.array([[float(x) if x else np.nan for x in r[1:]] for r in rows[1:]])
+    got = np.array([float(r[5]) for r in rows[1 + last * n * n:]]).reshape(n, n)
     np.testing.assert_allclose(got, shown(payload, "direct:zero", last), rtol=1e-5, atol=1e-7)
     with page.expect_download() as info:
         page.click("#export-csv")
-    assert f"-L{last}-" in info.value.suggested_filename
+    assert "-all-" in info.value.suggested_filename
 
 
 def test_share_modes_state_the_share_once_in_tooltip_and_focus_list(viewer, paper_site):
@@ -114,6 +117,7 @@ def test_share_modes_state_the_share_once_in_tooltip_and_focus_list(viewer, pape
     ref = shown(payload, "direct:zero", 1, norm="share")
     viewer.open(url + "index.html#sample=paper&layer=1&norm=share&target=2")
     page = viewer.page
+    page.evaluate("() => document.querySelector('#matrix').scrollIntoView({block: 'center'})")
     box = page.locator("#matrix").bounding_box()
     cell = box["width"] / len(TOKENS)
     page.mouse.move(box["x"] + 5.5 * cell, box["y"] + 2.5 * cell)
