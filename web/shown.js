@@ -5,6 +5,7 @@
 import { transposeSquare, maxAbs } from "./data.js";
 import { divergingScale } from "./colorScale.js";
 import { axisLayers, wordAggLegend } from "./words.js";
+import { tokenLabels } from "./tokenText.js";
 import { normalizeLayers, normLegend } from "./normalize.js";
 import { mapKeyOf } from "./options.js";
 import { viewFlagOf } from "./viewModel.js";
@@ -19,7 +20,7 @@ export function shownMap(sample, state, rawMap) {
   if (!sample.shown.has(cacheKey) && state.axis !== "word" && state.norm === "raw" && !hideSelf) {
     // nothing to transform: share the decoded arrays (and so the heatmap's cached bitmaps)
     const { layers, display, size, scale } = rawMap;
-    sample.shown.set(cacheKey, { layers, display, size, scale, labels: sample.payload.tokens,
+    sample.shown.set(cacheKey, { layers, display, size, scale, labels: tokenLabels(sample.payload.tokens),
       legend: normLegend("raw", false) });
   }
   if (!sample.shown.has(cacheKey)) {

@@ -6,6 +6,7 @@
 // NaN: a word with an uncomputed subword target is unknown, not smaller.
 
 import { STATE_ENUMS } from "./state.js";
+import { tokenLabels } from "./tokenText.js";
 
 const AXIS_CHOICES = STATE_ENUMS.axis;
 const WORD_AGGS = STATE_ENUMS.wordAgg;
@@ -56,12 +57,12 @@ export function axisLayers(layers, payload, axis, agg = "sum") {
     throw new Error(`unknown word aggregation ${JSON.stringify(agg)}; valid: ${WORD_AGGS.join(", ")}`);
   }
   const n = payload.tokens.length;
-  if (axis === "token") return { layers, labels: payload.tokens, n };
+  if (axis === "token") return { layers, labels: tokenLabels(payload.tokens), n };
   const nWords = payload.words.length;
   wordsCheck(payload.word_index, n, nWords);
   return {
     layers: layers.map((values) => wordAxisLayer(values, n, payload.word_index, nWords, agg)),
-    labels: payload.words,
+    labels: tokenLabels(payload.words, payload.tokens),
     n: nWords,
   };
 }
