@@ -47,6 +47,9 @@ Helpers: ``reference_model(model_or_folder)`` (a float64 eager copy; folders are
 every block and each block's own output, from one float64 forward under the patches),
 ``layer_call(model, l, T)`` (the captured arguments), ``layer_forward(model, l, X)``,
 ``attention_mask(model, l, T)`` (the additive mask the layer gets, [T_q, T_k]),
+``attention_probs(model, l, z)`` ([H, T_q, T_k]), ``real_u(model, l, z)`` ([T, H·d]),
+``att_itb_a0(model, l, z, j)`` ([H·d]), ``mlp_forward(model, l, z, j, U)`` ([N, D]),
+``log_panels_rule(alpha_min, per_decade)`` (the converged zero-path rule),
 ``gauss_legendre(n)``, ``graded_gauss_legendre(n, p)``, ``log_gauss_legendre(n, alpha_min)``.
 """
 
@@ -513,6 +516,27 @@ def att_route(model, l: int, z, j: int, baseline: str, nodes, weights, rope: str
 
     ig, L = _ig(f, z, xb, nodes, weights)         # ig [H, T, D]
     return ig.sum(-1).T.detach().numpy(), L.detach().numpy()
+
+
+def attention_probs(model, l: int, z, rope: str = "float64") -> torch.Tensor:
+    """Eager attention probabilities of block ``l`` on block input z: [H, T_query, T_key] float64
+    (the second output of the layer's attention module; for ``itb_map_ratio``'s a = p[h, j, j])."""
+    model = reference_model(model)
+    z = _z(z)
+    call = layer_call(model, l, z.shape[0], rope)
+    attn = getattr(call.layer, "self_attn", None) or getattr(call.layer, "attn")
+    box = {}
+
+    def hook(module, args, out):
+        box["p"] = out[1]
+
+    handle = attn.register_forward_hook(hook)
+    try:
+        with torch.no_grad(), float64_patches(model, rope):
+            call(z[None])
+    finally:
+        handle.remove()
+    return box["p"][0]
 
 
 def att_itb_a0(model, l: int, z, j: int, rope: str = "float64") -> torch.Tensor:

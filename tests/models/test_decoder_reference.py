@@ -374,3 +374,28 @@ def test_engine_model_is_not_changed(built):
     assert next(ref.parameters()).dtype == torch.float64
     s, L = R.layer_route(model, 0, z[0], 5, "self_input_token", *R.gauss_legendre(4))
     assert np.isfinite(s).all() and L > 0
+
+
+def test_rope_modes_agree(built):
+    """cos/sin in float64 (default) vs HF's float32 angles: close, not equal."""
+    _, model, ids, z, _ = built("llama")
+    T = len(ids)
+    c64 = R.layer_call(model, 1, T, "float64").kwargs["position_embeddings"][0]
+    chf = R.layer_call(model, 1, T, "hf").kwargs["position_embeddings"][0]
+    assert c64.dtype == chf.dtype == torch.float64
+    assert 0 < (c64 - chf).abs().max().item() < 1e-6
+    a, _ = R.att_route(model, 1, z[1], T - 1, "self_input_token", *R.gauss_legendre(4), rope="hf")
+    b, _ = R.att_route(model, 1, z[1], T - 1, "self_input_token", *R.gauss_legendre(4))
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-6
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gemma2", "gpt2", "modernbert"])
+def test_attention_probs(built, family):
+    _, model, ids, z, _ = built(family)
+    layer = SLIDING.get(family, 1)
+    p = R.attention_probs(model, layer, z[layer])
+    T = len(ids)
+    assert p.shape == (R.heads_and_width(model)[0], T, T) and p.dtype == torch.float64
+    assert torch.allclose(p.sum(-1), torch.ones(p.shape[:2], dtype=torch.float64), atol=1e-12)
+    visible = R.attention_mask(model, layer, T) > torch.finfo(torch.float64).min / 2
+    assert torch.all(p[:, ~visible] == 0)
