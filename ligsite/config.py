@@ -197,7 +197,7 @@ def _validate(config: BuildConfig) -> None:
         from ligsite.site import safe_link
 
         try:
-            safe_link(config.figures, "site.figures")
+            safe_link(config.figures, "site.figures", schemes=())
         except SiteError as error:
             raise InputError(str(error)) from None
     if config.layers is not None and (not config.layers or min(config.layers) < 0):

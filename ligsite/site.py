@@ -82,7 +82,7 @@ def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bo
     """
     for payload in payloads:
         check_payload(payload)
-    figures = None if meta.figures is None else safe_link(meta.figures, "site.figures")
+    figures = None if meta.figures is None else safe_link(meta.figures, "site.figures", schemes=())
     if not payloads:
         raise SiteError("no samples to render: the site needs at least one payload")
     _check_unique_ids(payloads)
@@ -141,9 +141,9 @@ def check_payload(payload: dict) -> None:
 def _check_unique_ids(payloads: list[dict]) -> None:
     """Ids name files, and "Cat" and "cat" are one file on macOS and Windows: unique ignoring case."""
     seen: dict[str, str] = {}
-    for payload in payloads:
+    for count, payload in enumerate(payloads, start=1):
         first = seen.setdefault(payload["id"].lower(), payload["id"])
-        if first is not payload["id"]:
+        if len(seen) < count:  # the key was there already
             raise SiteError(f"sample id {payload['id']!r} appears twice (as {first!r}); ids must be "
                             f"unique, ignoring case, because they name files")
 
@@ -234,24 +234,25 @@ def _href(link: str | None, base: str) -> str | None:
     return base + link
 
 
-def safe_link(value: str, what: str) -> str:
-    """``value`` as a browser reads it, if it is a path relative to the site or an http(s) URL.
+def safe_link(value: str, what: str, schemes: tuple[str, ...] = LINK_SCHEMES) -> str:
+    """``value`` as a browser reads it, if it is a path relative to the site or a ``schemes`` URL.
 
     Normalised the way a browser does before parsing (WHATWG URL: leading and trailing control
     characters and spaces stripped, tabs and newlines removed anywhere), so " javascript:" and
     "java\\tscript:" are seen for what they are. Raises SiteError naming ``what`` otherwise.
     """
-    valid = "valid: a path relative to the site such as 'figures/index.html', or an http(s):// URL"
+    valid = (f"{what} {value!r} must be relative to the site, e.g. 'figures/index.html'"
+             + (f", or an {'/'.join(schemes)} URL" if schemes else ""))
     if not isinstance(value, str):
-        raise SiteError(f"{what} {value!r} is not a string; {valid}")
+        raise SiteError(f"{valid}; it is not a string")
     cleaned = re.sub(r"[\t\n\r]", "", value.strip("".join(map(chr, range(0x21)))))
     if not cleaned or re.search(r"[\x00-\x1f\x7f]", cleaned):
-        raise SiteError(f"{what} {value!r} is empty or holds control characters; {valid}")
+        raise SiteError(f"{valid}; it is empty or holds control characters")
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", cleaned)
-    if scheme and (scheme.group(1).lower() not in LINK_SCHEMES or not urlsplit(cleaned).netloc):
-        raise SiteError(f"{what} {value!r} is a {scheme.group(1).lower()}: link; {valid}")
+    if scheme and (scheme.group(1).lower() not in schemes or not urlsplit(cleaned).netloc):
+        raise SiteError(f"{valid}; as a browser reads it, it is a {scheme.group(1).lower()}: link")
     if not scheme and cleaned.startswith(("/", "\\")):
-        raise SiteError(f"{what} {value!r} starts with {cleaned[0]!r}, so it leaves the site; {valid}")
+        raise SiteError(f"{valid}; it starts with {cleaned[0]!r}, so it leaves the site")
     return cleaned
 
 

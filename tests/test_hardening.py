@@ -302,23 +302,27 @@ def test_render_site_refuses_a_manifest_id_and_keeps_the_manifest(tmp_path: Path
     "/etc/figures", "\\\\evil.example\\f", "https:evil", "",
 ])
 def test_unsafe_links_are_refused_after_browser_normalisation(link: str) -> None:
-    with pytest.raises(SiteError, match="site.figures"):
-        safe_link(link, "site.figures")
+    with pytest.raises(SiteError, match="must be relative to the site, e.g. .figures.index.html., or an http.https URL; "):
+        safe_link(link, "link")
 
 
-def test_safe_links_are_kept_as_the_browser_reads_them(tmp_path: Path) -> None:
-    assert safe_link(" figures/index.html\n", "site.figures") == "figures/index.html"
-    assert safe_link("https://example.org/f", "site.figures") == "https://example.org/f"
-    render_site([payload("one")], tmp_path / "site", SiteMeta(figures="https://example.org/f"))
-    assert 'href="https://example.org/f"' in (tmp_path / "site/s/one.html").read_text()
-    render_site([payload("one")], tmp_path / "site", SiteMeta(figures="figures/index.html"))
-    assert 'href="../figures/index.html"' in (tmp_path / "site/s/one.html").read_text()
+def test_safe_links_are_kept_as_the_browser_reads_them() -> None:
+    assert safe_link(" figures/index.html\n", "link") == "figures/index.html"
+    assert safe_link("https://example.org/f", "link") == "https://example.org/f"
+
+
+def test_the_figures_link_is_relative_and_normalised_on_every_page(tmp_path: Path) -> None:
+    with pytest.raises(SiteError, match="site.figures 'https://example.org/f' must be relative"):
+        render_site([payload("one")], tmp_path / "site", SiteMeta(figures="https://example.org/f"))
+    render_site([payload("one")], tmp_path / "site", SiteMeta(figures=" figures/index.html\t"))
+    assert '<a href="../figures/index.html">Figures</a>' in (tmp_path / "site/s/one.html").read_text()
 
 
 def test_a_config_with_an_unsafe_figures_link_is_refused_before_computing(project: Path) -> None:
     (project / "ligsite.toml").write_text((project / "ligsite.toml").read_text() + '[site]\nfigures = "java\\tscript:alert(1)"\n')
     result = ligsite("build", "one.txt", "-o", "site")
-    one_error(result, "site.figures 'java\\tscript:alert(1)' is a javascript: link")
+    one_error(result, "site.figures 'java\\tscript:alert(1)' must be relative to the site")
+    assert "it is a javascript: link" in result.output
     assert not (project / "site").exists()
 
 
