@@ -293,9 +293,10 @@ def _assets() -> list[tuple[str, bytes]]:
 def _publish(out: Path, write: Callable[[Path], list[str]], force: bool) -> None:
     """Run ``write`` into a temporary sibling of ``out``, then move its files into ``out``."""
     before = "the previous site is unchanged" if out.is_dir() else "nothing was written"
+    target = out.absolute()  # "." has no name; its parent holds the staging folder
     try:
-        out.absolute().parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.ligsite-", dir=out.absolute().parent))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.ligsite-", dir=target.parent))
     except OSError as error:
         raise SiteError(f"cannot write the site {out}: {diskio.reason(error)}") from None
     try:

@@ -215,6 +215,18 @@ def test_stored_explanations_with_inf_or_nan_at_computed_targets_are_not_used(tm
         assert cache.get("ab" * 32) is None
 
 
+def test_render_explanations_refuses_a_file_with_inf(tmp_path: Path) -> None:
+    from ligsite.pipeline import load_explanations
+    from ligsite.samples import Sample
+
+    scores = np.zeros((1, 3, 3))
+    scores[0, 0, 1] = -np.inf
+    (tmp_path / "e").mkdir()
+    small_explanation(scores).save(tmp_path / "e" / "bad.json")  # JSON has no Inf: it is stored as null
+    with pytest.raises(SamplesError, match=r"bad.json is not a usable Explanation \(layer:zero scores hold NaN at computed"):
+        load_explanations([Sample("x", "The cat sat.")], tmp_path / "e")
+
+
 # ---- 3. tokenizer ---------------------------------------------------------------------------
 
 
