@@ -15,6 +15,8 @@ import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
 import { targetOnAxis } from "./words.js";
 import { themeApply } from "./theme.js";
+import { compareProps } from "./compare.js";
+import { createCompareView } from "./compareView.js";
 
 // Write text only when it changed: unchanged nodes then cost no style or layout work.
 function setText(selector, text) {
@@ -135,6 +137,12 @@ function startViewer() {
     { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources", clickRows: true }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
   const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
+  const compareHolder = document.createElement("div");
+  compareHolder.id = "compare-holder";
+  viz.insertBefore(compareHolder, document.getElementById("focus-holder"));
+  const compare = createCompareView(compareHolder, {
+    onHover: (lines, event) => tooltip.show(lines, event), onLeave: () => tooltip.hide(),
+  });
   const paper = createPaperTools({  // issue 4: normalization, axis, theme, exports, panels
     form: d3.select("#controls"), holder: document.getElementById("controls-holder"), before: viz,
     extras: document.getElementById("viewer"), onChange: (partial) => update(partial),
@@ -169,6 +177,7 @@ function startViewer() {
     if (props.matrix) matrix.render(props.matrix);
     legend.render(props.legend);
     focus.render(props.focus);
+    compare.render(compareProps(next, sample), vizWidth, props.matrix ? props.matrix.palette : props.overview.palette);
     paper.render(next, sample);
     themeApply(next.theme, document.documentElement);
   }

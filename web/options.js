@@ -64,5 +64,6 @@ export function resolveState(state, choices) {
   for (const key of ["norm", "axis", "scale", "theme", "wordAgg"]) next[key] = pick(state[key], STATE_ENUMS[key]);
   next.hideSelf = state.hideSelf === 1 ? 1 : 0;
   next.rankSelf = state.rankSelf === 1 ? 1 : 0;
+  next.pin = typeof state.pin === "string" && state.pin !== "" ? state.pin : null;
   return next;
 }

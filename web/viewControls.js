@@ -2,6 +2,7 @@
 // buttons, the drawer toggle for narrow screens, and the layer stepper + target picker that make
 // a single-layer view usable on a phone. Native elements only; every change is a partial state.
 import { selectField } from "./controls.js";
+import { pinOf } from "./compare.js";
 
 const VC_NORMS = [["raw", "raw values"], ["share", "share of Σ|v| into the target"],
   ["share-noself", "share, self excluded"]];
@@ -51,7 +52,13 @@ function vcStepper(before, handlers) {
   label.append("span").text("Target ");
   const picker = label.append("select").attr("id", "targetPicker");
   picker.on("change", (event) => handlers.onChange({ target: event.target.value === "" ? null : Number(event.target.value) }));
-  return { prev, name, next, picker };
+  // pin-and-compare: pin the current view as A, change anything to get B (compare.js)
+  const pin = bar.append("button").attr("type", "button").attr("id", "pinA").text("📌 Pin as A")
+    .attr("aria-label", "pin the current view as A to compare it with the next one");
+  pin.on("click", () => handlers.onChange({ pin: pinOf(handlers.current()) }));
+  const unpin = bar.append("button").attr("type", "button").attr("id", "unpin").text("Clear pin");
+  unpin.on("click", () => handlers.onChange({ pin: null }));
+  return { prev, name, next, picker, unpin };
 }
 
 /** form: the controls <form> (d3); holder: its drawer element; before: element the stepper precedes. */
@@ -100,6 +107,7 @@ export function createViewControls(form, holder, before, handlers) {
         .attr("value", (d) => d.value).text((d) => d.text);
     }
     stepper.picker.property("value", state.target === null ? "" : String(state.target));
+    stepper.unpin.attr("hidden", state.pin ? null : "");
   }
   return { update };
 }
