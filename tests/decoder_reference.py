@@ -42,6 +42,21 @@ input ``z`` [T, D] (float64), target ``j``, nodes/weights of a rule on [0, 1] (n
   layer [T_src, T_tgt] (+ L [T_tgt]); att [H, T_src, T_tgt] (+ L [H, T_tgt]);
   mlp [T_tgt, H] (+ L [T_tgt]).
 
+Every route takes ``rope="float64"`` (default) or ``rope="hf"``; the two differ by ~2e-8
+(relative) on the tiny models. ``model`` may be a folder, the engine's own (float32, sdpa, ...)
+model — deep-copied once to float64 eager, the original untouched — or a ``reference_model``.
+
+Where the zero path's integrand lives (tiny models, eps 1e-6, rms(z) ≈ 3.8, so the first norm's
+α* = sqrt(eps / ms(z_i)) ≈ 2e-4..6e-4): att and mlp at α ≈ 1e-6..1e-3; the layer route also
+has nested kinks — a norm of something that itself scales like α/α* switches on at α ≈ α*·1e-3:
+Llama-style blocks put ~12% of L at α ≈ 1e-7..1e-6 (N2 of αz_j + attn), Gemma 2/3 (post-
+attention norm, then the pre-FFN norm of its output) ~30% at α ≈ 1e-11. Nodes placed only from
+the rows' α* miss those; ``log_panels_rule(1e-14, 8)`` (112 nodes) meets 2e-3, (1e-14, 16)
+converges to ~1e-5 of L.
+
+Speed: tiny float64 matmuls; ``torch.set_num_threads(1)`` is ~10x faster than two threads on a
+shared machine (the self-tests set it for their module and restore it).
+
 Helpers: ``reference_model(model_or_folder)`` (a float64 eager copy; folders are loaded with
 ``AutoModel``), ``text_stack``, ``decoder_layers``, ``block_io(model, input_ids)`` (z(l) for
 every block and each block's own output, from one float64 forward under the patches),

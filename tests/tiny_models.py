@@ -13,8 +13,9 @@ Families and tokenizers
 - ``DECODER_FAMILIES`` (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, gemma3): each
   ships a tokenizer of its kind, trained here offline with the ``tokenizers`` library on
   ``TRAINING_TEXT``: a byte-level BPE that adds ``<s>`` (Llama-style BOS) for
-  llama / mistral / qwen2 / qwen3, a Metaspace (``▁``) BPE that adds ``<bos>`` (Gemma-style) for
-  the Gemma families. Both are saved as ``PreTrainedTokenizerFast`` (offsets and ``word_ids()``
+  llama / mistral / qwen2 / qwen3, a Metaspace (``▁``) BPE with SentencePiece-style byte fallback
+  (``<0xF0>``… pieces for characters it lacks) that adds ``<bos>`` (Gemma-style) for the Gemma
+  families. Both are saved as ``PreTrainedTokenizerFast`` (offsets and ``word_ids()``
   work) and reload with ``AutoTokenizer.from_pretrained(folder)``.
 - ``PRENORM_FAMILIES`` = ("gpt2",) + DECODER_FAMILIES + ("modernbert",): the pre-norm blocks of
   METHOD.md.
@@ -27,7 +28,11 @@ ignores ``attn_logit_softcapping``, so it stays None there as in the real checkp
 (mistral every layer; qwen2 / qwen3 layers >= 1; gemma2 / gemma3 alternate sliding, full, ...).
 The embedding rows are rescaled so the residual stream has rms ≈ ``RESIDUAL_RMS`` with a
 per-row spread (factor e^U(-0.7, 0.7)), as in real models (Gemma's own √D normaliser accounted
-for), so the norms' scale invariance matters as it does in practice.
+for), so the norms' scale invariance matters as it does in practice. config.json of these
+folders carries ``attn_implementation: "eager"`` (a plain ``AutoModel.from_pretrained(folder)``
+is eager; an explicit ``attn_implementation=`` overrides it). Gemma 3 (multimodal) is a
+``Gemma3Model`` with a 1-layer SigLIP tower (16 wide, 28 px images, 4 tokens per image); its text
+stack is ``model.language_model`` (a ``Gemma3TextModel``; ``.layers``, ``.embed_tokens``).
 """
 
 from __future__ import annotations
@@ -84,7 +89,9 @@ Please explain why the sky is blue and why the grass is green in the spring.
 @functools.lru_cache(maxsize=None)
 def _trained_tokenizer_json(kind: str) -> str:
     """The ``tokenizers`` JSON of a tokenizer of ``kind`` (deterministic; cached per process)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    import json
+
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     lines = TRAINING_TEXT.splitlines()
     if kind in ("bytelevel", "bytelevel_bos"):
@@ -105,16 +112,28 @@ def _trained_tokenizer_json(kind: str) -> str:
                 processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                               special_tokens=[("<s>", bos)]),
             ])
-    elif kind == "metaspace_bos":  # Gemma / SentencePiece style: ▁ marks a word start, <bos> added
+    elif kind == "metaspace_bos":  # Gemma / SentencePiece style: ▁ word starts, byte fallback, <bos>
         specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
-        tok = Tokenizer(models.BPE(unk_token="<unk>"))
-        tok.normalizer = normalizers.NFKC()
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-        alphabet = sorted(set(TRAINING_TEXT) - {" ", "\n"} | set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"()-"))
+        trained = Tokenizer(models.BPE(unk_token="<unk>"))
+        trained.normalizer = normalizers.NFKC()
+        trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+        ascii_ = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"()-"
+        alphabet = sorted(set(TRAINING_TEXT) - {" ", "\n"} | set(ascii_))
         trainer = trainers.BpeTrainer(vocab_size=BPE_VOCAB, min_frequency=1, special_tokens=specials,
                                       initial_alphabet=alphabet + ["▁"], show_progress=False)
-        tok.train_from_iterator(lines, trainer=trainer)
+        trained.train_from_iterator(lines, trainer=trainer)
+        # SentencePiece's byte fallback: characters outside the vocabulary become <0xXX> pieces
+        model = json.loads(trained.to_str())["model"]
+        vocab = dict(model["vocab"])
+        for byte in range(256):
+            vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+        merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+        tok.normalizer = trained.normalizer
+        tok.pre_tokenizer = trained.pre_tokenizer
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+        tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                         decoders.Fuse(), decoders.Strip(" ", 1, 0)])
         bos = tok.token_to_id("<bos>")
         tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
                                                            special_tokens=[("<bos>", bos)])

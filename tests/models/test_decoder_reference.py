@@ -86,6 +86,12 @@ def test_tiny_decoder_loads_offline_with_its_tokenizer(built, family):
     for (start, end), t in zip(enc["offset_mapping"], tokens):
         assert 0 <= start <= end <= len(SENTENCE)
     assert tok.decode(enc["input_ids"], skip_special_tokens=True) == SENTENCE
+    for hostile in ("The party was 🎉🔥 great", "漢字 and émigré"):  # byte-level / byte fallback
+        ids = tok(hostile)["input_ids"]
+        assert tok.unk_token_id not in ids
+        assert tok.decode(ids, skip_special_tokens=True) == hostile
+    if family.startswith("gemma"):
+        assert "<0xF0>" in tok.convert_ids_to_tokens(tok("🎉")["input_ids"])
     config = getattr(model.config, "text_config", None) or model.config
     assert config.vocab_size == len(tok) or family == "gemma3"
     if family != "gpt2":
@@ -399,3 +405,15 @@ def test_attention_probs(built, family):
     assert torch.allclose(p.sum(-1), torch.ones(p.shape[:2], dtype=torch.float64), atol=1e-12)
     visible = R.attention_mask(model, layer, T) > torch.finfo(torch.float64).min / 2
     assert torch.all(p[:, ~visible] == 0)
+
+
+@pytest.mark.parametrize("family", ["mistral", "gemma3"])
+def test_batched_nodes_do_not_mix(built, family):
+    """The nodes batched in the batch axis give the same as one node at a time."""
+    _, model, ids, z, _ = built(family)
+    j = len(ids) - 1
+    n, w = R.gauss_legendre(3)
+    for route, baseline in ((R.layer_route, "zero"), (R.att_route, "self_input_token"), (R.mlp_route, "zero")):
+        batched, L = route(model, 0, z[0], j, baseline, n, w)
+        single = sum(route(model, 0, z[0], j, baseline, n[k:k + 1], w[k:k + 1])[0] for k in range(3))
+        assert np.allclose(batched, single, rtol=1e-12, atol=1e-13)
