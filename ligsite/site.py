@@ -96,8 +96,9 @@ def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bo
 def check_destination(out: Path, force: bool = False) -> None:
     """Raise SiteError unless ligsite may write its site into ``out`` (call it before computing).
 
-    Allowed: a folder that does not exist yet, an empty one, or one holding ligsite's marker
-    file; anything else only with ``force``, and then only ligsite's own file names are replaced.
+    Allowed: a folder that does not exist yet, an empty one (entries named ``.ligsite*``, such as
+    the default cache, do not count), or one holding ligsite's marker file; anything else only
+    with ``force``, and then only ligsite's own file names are replaced.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -108,7 +109,7 @@ def check_destination(out: Path, force: bool = False) -> None:
         raise SiteError(f"cannot write the site {out}: {problem}")
     if force or not out.is_dir() or _site_files(out) is not None:
         return
-    entries = sorted(entry.name for entry in out.iterdir() if entry.name != LOCK)
+    entries = sorted(entry.name for entry in out.iterdir() if not entry.name.startswith(".ligsite"))  # its own: cache, lock
     if entries:
         raise SiteError(
             f"{out} is not a ligsite site (no {MARKER}) and is not empty (it holds {entries[0]!r}"
@@ -159,10 +160,21 @@ def offered_routes(payloads: list[dict]) -> dict[str, list[Any]]:
 def build_manifest(payloads: list[dict], meta: SiteMeta) -> dict[str, Any]:
     """The site-wide manifest (docs/architecture.md): sample list, provenance, routes."""
     samples = [{"id": p["id"], "text": p["text"], "label": p.get("label"), "n_tokens": len(p["tokens"]),
-                "file": f"data/{p['id']}.json"} for p in payloads]
+                "file": f"data/{p['id']}.json"} | _head_files(p) for p in payloads]
     return {"schema": SCHEMA, "title": meta.title, "description": meta.description,
             "provenance": _provenance(meta, payloads), "samples": samples,
             "routes": dict(meta.routes) or offered_routes(payloads)}
+
+
+def _head_files(payload: dict) -> dict[str, Any]:
+    """The manifest's ``heads`` entry: ATT baseline -> its per-head file (none without head data)."""
+    heads = payload.get("heads") or {}
+    return {"heads": {att: f"data/{payload['id']}.heads.{att}.json" for att in heads}} if heads else {}
+
+
+def _without_heads(payload: dict) -> dict:
+    """The main payload: per-head data go to their own files, loaded only by the head view."""
+    return {key: value for key, value in payload.items() if key != "heads"}
 
 
 def _provenance(meta: SiteMeta, payloads: list[dict]) -> dict[str, Any]:
@@ -197,7 +209,9 @@ def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict 
         "version": ligsite.__version__, "base": base, "figures": _href(figures, base),
         "sample_id": sample["id"] if sample else "",
         "manifest_json": script_json(manifest), "single_file": single,
-        "payloads": [(p["id"], script_json(p)) for p in payloads],
+        "payloads": [(p["id"], script_json(_without_heads(p))) for p in payloads],
+        "head_payloads": [(f"{p['id']}-{att}", script_json(heads)) for p in payloads
+                          for att, heads in (p.get("heads") or {}).items()],
         "inline_css": Markup("\n").join(_web_text(n) for n in STYLESHEETS) if single else None,
         "d3_js": inline_script(_web_file("vendor/d3.min.js").read_text(encoding="utf-8")) if single else None,
         "viewer_js": inline_script(bundle_modules(_modules(), ENTRY_MODULE)) if single else None,
@@ -272,7 +286,9 @@ def _write_site(stage: Path, payloads: list[dict], manifest: dict, meta: SiteMet
         return written
     put("data/manifest.json", orjson.dumps(manifest))
     for payload in payloads:
-        put(f"data/{payload['id']}.json", orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+        put(f"data/{payload['id']}.json", orjson.dumps(_without_heads(payload), option=orjson.OPT_SERIALIZE_NUMPY))
+        for att, heads in (payload.get("heads") or {}).items():
+            put(f"data/{payload['id']}.heads.{att}.json", orjson.dumps(heads, option=orjson.OPT_SERIALIZE_NUMPY))
     for name, data in _assets():
         put(f"assets/{name}", data)
     put("index.html", _page(env, manifest, meta, None, "", [], figures).encode("utf-8"))

@@ -126,6 +126,15 @@ def test_build_force_writes_beside_the_users_files_and_marks_the_site(project: P
     assert ligsite("build", "one.txt", "-o", "proj").exit_code == 0  # now a ligsite site: no --force
 
 
+def test_build_into_the_current_empty_folder_works_with_the_cache_inside(project: Path, monkeypatch) -> None:
+    (project / "here").mkdir()
+    monkeypatch.chdir(project / "here")  # the default cache lands in "." too: it is ligsite's own
+    result = ligsite("build", "../one.txt", "-o", ".", "--config", "../ligsite.toml")
+    assert result.exit_code == 0, result.output
+    assert (project / "here/index.html").is_file() and (project / "here/.ligsite-cache").is_dir()
+    assert sorted(p.name for p in project.iterdir()) == ["here", "ligsite.toml", "one.txt"]  # no staging left
+
+
 def test_rerender_replaces_only_ligsite_files_and_drops_its_stale_ones(tmp_path: Path) -> None:
     out = tmp_path / "site"
     render_site([payload("one"), payload("two")], out, SiteMeta())
