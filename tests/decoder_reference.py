@@ -65,6 +65,7 @@ every block and each block's own output, from one float64 forward under the patc
 ``attention_probs(model, l, z)`` ([H, T_q, T_k]), ``real_u(model, l, z)`` ([T, H·d]),
 ``att_itb_a0(model, l, z, j)`` ([H·d]), ``mlp_forward(model, l, z, j, U)`` ([N, D]),
 ``log_panels_rule(alpha_min, per_decade)`` (the converged zero-path rule),
+``all_maps(model, l, z, nodes, weights)`` (every route × baseline), ``rel_frobenius(a, b)``,
 ``gauss_legendre(n)``, ``graded_gauss_legendre(n, p)``, ``log_gauss_legendre(n, alpha_min)``.
 """
 
@@ -637,3 +638,25 @@ def mlp_map(model, l: int, z, baseline: str, nodes, weights, targets=None, rope:
     for j in _targets(T, targets):
         scores[j], Ls[j] = mlp_route(model, l, z, j, baseline, nodes, weights, rope)
     return scores, Ls
+
+
+def all_maps(model, l: int, z, nodes, weights, targets=None, rope: str = "float64") -> dict:
+    """Every (route, baseline) of block ``l``: {("att", "zero"): (scores, L), ("att",
+    "self_input_token"), ("layer", "zero"), ("layer", "self_input_token"), ("mlp", "zero"),
+    ("mlp", "att_itb_a0")}, layouts as in ``att_map`` / ``layer_map`` / ``mlp_map``."""
+    model = reference_model(model)
+    out = {}
+    for baseline in ("zero", "self_input_token"):
+        out[("att", baseline)] = att_map(model, l, z, baseline, nodes, weights, targets, rope)
+        out[("layer", baseline)] = layer_map(model, l, z, baseline, nodes, weights, targets, rope)
+    for baseline in ("zero", "att_itb_a0"):
+        out[("mlp", baseline)] = mlp_map(model, l, z, baseline, nodes, weights, targets, rope)
+    return out
+
+
+def rel_frobenius(a, b) -> float:
+    """||a - b||_F / ||b||_F (0 when both are 0): the per-map tolerance measure of issue 9."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    nb = np.linalg.norm(b)
+    diff = np.linalg.norm(a - b)
+    return 0.0 if diff == 0 else float(diff / nb) if nb > 0 else float("inf")

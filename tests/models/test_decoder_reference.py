@@ -348,6 +348,9 @@ def test_maps_have_method_layouts(built):
     assert m.shape == (T, H) and Lm.shape == (T,)
     one, _ = R.att_route(model, 1, z[1], 3, "self_input_token", *rule)
     assert np.array_equal(a[:, :, 3], one.T)
+    maps = R.all_maps(model, 1, z[1], *rule, targets=targets)
+    assert len(maps) == 6 and R.rel_frobenius(maps[("att", "self_input_token")][0], a) == 0.0
+    assert R.rel_frobenius(maps[("layer", "zero")][0], s) > 0.01
     assert np.all(s[:, 0] == 0) and np.all(a[:, :, 0] == 0)
 
 
