@@ -123,6 +123,39 @@ def to_payload(explanation: Explanation, sample: Sample, config: BuildConfig) ->
     }
 
 
+def head_payloads(explanation: Explanation, config: BuildConfig) -> dict[str, dict[str, Any]]:
+    """Per ATT baseline, the composed map's two factors per head, for the viewer's head view.
+
+    One document per ATT baseline (``data/<id>.heads.<att>.json``, loaded only when the head view
+    opens): ``att`` is z→u per (layer, head) quantized like the maps, stored as
+    ``[nL·H, T_src, T_tgt]`` with one scale per (layer, head) so faint heads stay precise;
+    ``mlp[<mlp baseline>]`` is u→z ``[nL, T_tgt, H]`` for the MLP baselines paired with it;
+    ``completeness.att`` the per-head ratios ``[nL][H][T]``. Σ_h att[h, i, j] · mlp[j, h] is the
+    composed map of the main payload.
+    """
+    exp = explanation
+    out = {}
+    for att in config.baselines["att"]:
+        stacked = np.stack([exp.att(layer, att) for layer in exp.layers])  # [nL, H, T_src, T_tgt]
+        n_layers, n_heads, size, _ = stacked.shape
+        mlps = _unique_pairs(att, config.composed)
+        out[att] = {
+            "schema": SCHEMA,
+            "att_baseline": att,
+            "n_heads": n_heads,
+            "layers": list(exp.layers),
+            "att": quantize(stacked.reshape(n_layers * n_heads, size, size)),
+            "mlp": {mlp: quantize(np.stack([exp.mlp(layer, mlp) for layer in exp.layers])) for mlp in mlps},  # [nL, T, H]
+            "completeness": {"att": rounded([exp.completeness("att", layer, att) for layer in exp.layers])},
+        }
+    return out
+
+
+def _unique_pairs(att: str, composed: tuple[tuple[str, str], ...]) -> list[str]:
+    """The MLP baselines paired with ``att`` in ``composed``, in order, once each."""
+    return list(dict.fromkeys(mlp for a, mlp in composed if a == att))
+
+
 def provenance(exp: Explanation) -> dict[str, Any]:
     """Where the numbers came from: model (and its weights' identity), rule, versions."""
     return {

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ligsite.config import BuildConfig
 from ligsite.errors import CacheError, ComputeFailed, SamplesError
-from ligsite.payload import provenance, to_payload
+from ligsite.payload import head_payloads, provenance, to_payload
 from ligsite.precompute import ComputeReport, cached, compute, fit_to_model
 from ligsite.samples import Sample
 
@@ -72,7 +72,8 @@ def render(
         explanations = cached(samples, config)
     else:
         config = fit_to_explanations(config, explanations)
-    payloads = [to_payload(exp, sample, config) for sample, exp in zip(samples, explanations)]
+    payloads = [to_payload(exp, sample, config) | {"heads": head_payloads(exp, config)}  # heads: own files
+                for sample, exp in zip(samples, explanations)]
     return render_site(payloads, Path(out), site_meta(config, explanations[0]), single_file, force)
 
 

@@ -17,6 +17,8 @@ import { targetOnAxis } from "./words.js";
 import { themeApply } from "./theme.js";
 import { compareProps } from "./compare.js";
 import { createCompareView } from "./compareView.js";
+import { loadHeads, headProps } from "./heads.js";
+import { createHeadView } from "./headView.js";
 
 // Write text only when it changed: unchanged nodes then cost no style or layout work.
 function setText(selector, text) {
@@ -143,6 +145,28 @@ function startViewer() {
   const compare = createCompareView(compareHolder, {
     onHover: (lines, event) => tooltip.show(lines, event), onLeave: () => tooltip.hide(),
   });
+  const headsHolder = document.createElement("div");
+  headsHolder.id = "heads-holder";
+  viz.insertBefore(headsHolder, document.getElementById("focus-holder"));
+  const headView = createHeadView(headsHolder, { onChange: (partial) => update(partial) });
+
+  // The per-head file of a sample and ATT baseline, fetched the first time the head view needs it.
+  async function headData(sample, att) {
+    if (!sample.heads) sample.heads = new Map();
+    if (!sample.heads.has(att)) {
+      const entry = manifest.samples.find((s) => s.id === sample.payload.id);
+      sample.heads.set(att, await loadHeads(entry, base, att));
+    }
+    return sample.heads.get(att);
+  }
+  function headsOf(next, sample) {
+    const entry = manifest.samples.find((s) => s.id === next.sample);
+    const available = Boolean(entry && entry.heads && next.attBaseline in entry.heads)
+      || Boolean(document.getElementById(`ligsite-heads-${next.sample}-${next.attBaseline}`));
+    const loaded = sample.heads && sample.heads.get(next.attBaseline);
+    if (next.head === null || !loaded) return { available, open: null };
+    return { available, attBaseline: next.attBaseline, ...headProps(next, sample.payload, loaded) };
+  }
   const paper = createPaperTools({  // issue 4: normalization, axis, theme, exports, panels
     form: d3.select("#controls"), holder: document.getElementById("controls-holder"), before: viz,
     extras: document.getElementById("viewer"), onChange: (partial) => update(partial),
@@ -177,7 +201,8 @@ function startViewer() {
     if (props.matrix) matrix.render(props.matrix);
     legend.render(props.legend);
     focus.render(props.focus);
-    compare.render(compareProps(next, sample), vizWidth, props.matrix ? props.matrix.palette : props.overview.palette);
+    compare.render(compareProps(next, sample), vizWidth, props.overview.palette);
+    headView.render(headsOf(next, sample), props.overview.palette);
     paper.render(next, sample);
     themeApply(next.theme, document.documentElement);
   }
@@ -192,6 +217,7 @@ function startViewer() {
       next.target = targetOnAxis(next.target, state.axis, next.axis, sample.payload);
     }
     next = resolveState(next, sample.choices);
+    if (next.head !== null && headsOf(next, sample).available) await headData(sample, next.attBaseline);
     if (!sample.decoded.has(mapKeyOf(next))) {  // decode in its own task: no long task from decode + draw
       decodedMap(sample, mapKeyOf(next));
       await new Promise((resolve) => setTimeout(resolve, 0));

@@ -28,6 +28,7 @@ export function choicesOf(payload) {
   if (direct.length) routes.push("direct");
   if (composed.length) routes.push("composed");
   return { routes, direct, composed, layers: payload.layers.slice(), nTokens: payload.tokens.length,
+    nHeads: payload.n_heads || 0,
     nWords: (payload.words || payload.tokens).length };
 }
 
@@ -65,5 +66,7 @@ export function resolveState(state, choices) {
   next.hideSelf = state.hideSelf === 1 ? 1 : 0;
   next.rankSelf = state.rankSelf === 1 ? 1 : 0;
   next.pin = typeof state.pin === "string" && state.pin !== "" ? state.pin : null;
+  next.head = state.head === "all" || (Number.isInteger(state.head) && state.head >= 0 && state.head < choices.nHeads)
+    ? state.head : null;
   return next;
 }

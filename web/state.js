@@ -3,7 +3,7 @@
 
 export const STATE_KEYS = [
   "sample", "route", "layerBaseline", "attBaseline", "mlpBaseline",
-  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme", "wordAgg", "rankSelf", "pin",
+  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme", "wordAgg", "rankSelf", "pin", "head",
 ];
 
 export const STATE_ENUMS = {
@@ -31,7 +31,7 @@ const FLAGS = ["hideSelf", "rankSelf"];
 export function defaultState(siteDefaults = {}) {
   return {
     sample: null, route: "direct", layerBaseline: null, attBaseline: null, mlpBaseline: null,
-    layer: null, target: null, pin: null, ...SITE_DEFAULTS, ...siteDefaults,
+    layer: null, target: null, pin: null, head: null, ...SITE_DEFAULTS, ...siteDefaults,
   };
 }
 
@@ -51,6 +51,7 @@ export function parseHash(hash) {
     else if (key === "target") partial.target = parseIndex(value);
     else if (FLAGS.includes(key)) partial[key] = value === "1" ? 1 : 0;
     else if (key === "pin") partial.pin = value === "" ? null : value;  // the pinned state A (compare.js)
+    else if (key === "head") partial.head = value === "all" ? "all" : parseIndex(value);  // head view (heads.js)
     else partial[key] = value;
   }
   return partial;
