@@ -126,7 +126,7 @@ def to_payload(explanation: Explanation, sample: Sample, config: BuildConfig) ->
 def head_payloads(explanation: Explanation, config: BuildConfig) -> dict[str, dict[str, Any]]:
     """Per ATT baseline, the composed map's two factors per head, for the viewer's head view.
 
-    One document per ATT baseline (``data/<id>.heads.<att>.json``, loaded only when the head view
+    One document per ATT baseline (``data/heads/<id>.<att>.json``, loaded only when the head view
     opens): ``att`` is z→u per (layer, head) quantized like the maps, stored as
     ``[nL·H, T_src, T_tgt]`` with one scale per (layer, head) so faint heads stay precise;
     ``mlp[<mlp baseline>]`` is u→z ``[nL, T_tgt, H]`` for the MLP baselines paired with it;

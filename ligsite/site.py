@@ -169,7 +169,12 @@ def build_manifest(payloads: list[dict], meta: SiteMeta) -> dict[str, Any]:
 def _head_files(payload: dict) -> dict[str, Any]:
     """The manifest's ``heads`` entry: ATT baseline -> its per-head file (none without head data)."""
     heads = payload.get("heads") or {}
-    return {"heads": {att: f"data/{payload['id']}.heads.{att}.json" for att in heads}} if heads else {}
+    return {"heads": {att: _head_file(payload["id"], att) for att in heads}} if heads else {}
+
+
+def _head_file(sample_id: str, att: str) -> str:
+    """Where a sample's per-head file lives: a folder of its own, apart from the main payloads."""
+    return f"data/heads/{sample_id}.{att}.json"
 
 
 def _without_heads(payload: dict) -> dict:
@@ -288,7 +293,7 @@ def _write_site(stage: Path, payloads: list[dict], manifest: dict, meta: SiteMet
     for payload in payloads:
         put(f"data/{payload['id']}.json", orjson.dumps(_without_heads(payload), option=orjson.OPT_SERIALIZE_NUMPY))
         for att, heads in (payload.get("heads") or {}).items():
-            put(f"data/{payload['id']}.heads.{att}.json", orjson.dumps(heads, option=orjson.OPT_SERIALIZE_NUMPY))
+            put(_head_file(payload["id"], att), orjson.dumps(heads, option=orjson.OPT_SERIALIZE_NUMPY))
     for name, data in _assets():
         put(f"assets/{name}", data)
     put("index.html", _page(env, manifest, meta, None, "", [], figures).encode("utf-8"))

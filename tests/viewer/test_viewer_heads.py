@@ -18,11 +18,11 @@ LINK = "index.html#sample=short&layer=3&route=composed&attBaseline=zero&mlpBasel
 
 
 def _heads(site_dir, sample: str, att: str) -> dict:
-    return json.loads((site_dir / "data" / f"{sample}.heads.{att}.json").read_text(encoding="utf-8"))
+    return json.loads((site_dir / "data" / "heads" / f"{sample}.{att}.json").read_text(encoding="utf-8"))
 
 
 def _head_requests(page) -> list[str]:
-    return page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('.heads.'))")
+    return page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/heads/'))")
 
 
 def test_the_head_file_is_fetched_only_when_the_head_view_opens(viewer, site_url, site_dir):
@@ -33,7 +33,7 @@ def test_the_head_file_is_fetched_only_when_the_head_view_opens(viewer, site_url
     assert page.is_visible("#heads-open") and _head_requests(page) == []
     page.click("#heads-open")
     page.wait_for_selector("#head-0")
-    assert [name.rsplit("/", 1)[1] for name in _head_requests(page)] == ["short.heads.zero.json"]
+    assert [name.rsplit("/", 1)[1] for name in _head_requests(page)] == ["short.zero.json"]
     assert viewer.state()["head"] == "all" and "head=all" in page.url
 
 
@@ -65,7 +65,7 @@ def test_the_head_grid_shows_each_heads_att_map_and_mlp_weight_from_the_data(vie
 
 def test_the_head_file_is_within_three_times_the_main_payload_at_twelve_heads(site_dir):
     main = (site_dir / "data" / "long69.json").stat().st_size
-    for path in sorted((site_dir / "data").glob("long69.heads.*.json")):
+    for path in sorted((site_dir / "data" / "heads").glob("long69.*.json")):
         heads = json.loads(path.read_text(encoding="utf-8"))
         at_twelve = path.stat().st_size * 12 / heads["n_heads"]  # every array in it scales with H
         print(f"\n{path.name}: {path.stat().st_size} B at {heads['n_heads']} heads, ~{at_twelve:.0f} B at 12; main {main} B")
