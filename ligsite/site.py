@@ -68,6 +68,8 @@ class SiteMeta:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     routes: Mapping[str, list[Any]] = field(default_factory=dict)
     figures: str | None = None  # relative link to a figures page (`ligsite figures`), shown in the header
+    # the viewer's first view on this site (state keys, e.g. {"norm": "share-noself"}); links keep their own
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bool = False,
@@ -163,7 +165,7 @@ def build_manifest(payloads: list[dict], meta: SiteMeta) -> dict[str, Any]:
                 "file": f"data/{p['id']}.json"} | _head_files(p) for p in payloads]
     return {"schema": SCHEMA, "title": meta.title, "description": meta.description,
             "provenance": _provenance(meta, payloads), "samples": samples,
-            "routes": dict(meta.routes) or offered_routes(payloads)}
+            "routes": dict(meta.routes) or offered_routes(payloads)} | ({"defaults": dict(meta.defaults)} if meta.defaults else {})
 
 
 def _head_files(payload: dict) -> dict[str, Any]:

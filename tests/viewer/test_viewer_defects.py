@@ -371,3 +371,25 @@ def test_cjk_tokens_render_as_glyphs_in_the_exported_figure(viewer, fake_site_ur
         return Array.from(x.getImageData(0, 0, 40, 40).data).join(','); };
       return draw('猫') === draw('座'); }""")
     assert not same
+
+
+def test_a_site_can_choose_its_first_view_and_links_still_mean_what_they_say(viewer_browser, tmp_path):
+    """Defect 2: the default is configurable per site (SiteMeta.defaults -> manifest "defaults")."""
+    from jsunit import served
+    from papersite import paper_payload
+    from ligsite.site import SiteMeta, render_site
+
+    render_site([paper_payload()], tmp_path / "site", SiteMeta(title="d", defaults={"norm": "share-noself"}))
+    context = viewer_browser.new_context()
+    page = context.new_page()
+    try:
+        with served(tmp_path / "site") as url:
+            page.goto(url + "index.html")
+            page.evaluate("() => window.ligsite.ready")
+            assert page.evaluate("() => window.ligsite.getState().norm") == "share-noself"
+            page.goto("about:blank")
+            page.goto(url + "index.html#sample=paper&layer=1")  # a link without norm: the old default
+            page.evaluate("() => window.ligsite.ready")
+            assert page.evaluate("() => window.ligsite.getState().norm") == "raw"
+    finally:
+        context.close()
