@@ -47,7 +47,7 @@ QUANTILES = (0.25, 0.5, 0.75)
 ALL = -1  # the layer code of a row pooled over all layers ("all" in the CSV files)
 COLUMN, SENTENCE = 0.0, 1.0  # record kinds in the scratch files
 WIDTH = 6  # scratch record: kind, layer, sentence index, abs, rel, pearson (float64 each)
-CHUNK_ROWS = 1 << 14  # records read at once from a scratch file: memory is bounded by this
+CHUNK_ROWS = 1 << 12  # records read at once from a scratch file: memory is bounded by this
 COMPUTE_CHUNK = 32  # missing samples explained per compute call (each call holds its results)
 TOP = 3  # best pairs kept per (direct baseline, layer) and criterion
 FILES = ("summary.csv", "per_sentence.csv", "best_pairs.csv", "completeness.csv")
@@ -182,13 +182,22 @@ def sentence_columns(exp: Explanation, wanted: list[Triple]) -> dict[tuple[str, 
     return out
 
 
-def describe(values: np.ndarray) -> tuple[int, float, float, float, float]:
-    """(n defined, mean, median, q25, q75) of the finite entries; NaN statistics when none."""
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return 0, math.nan, math.nan, math.nan, math.nan
-    q25, median, q75 = np.quantile(finite, QUANTILES)
-    return int(finite.size), float(finite.mean()), float(median), float(q25), float(q75)
+def describe(values: np.ndarray) -> list[tuple[int, float, float, float, float]]:
+    """Per metric column of ``values`` [rows, M]: (n finite, mean, median, q25, q75) of its finite
+    entries, NaN statistics when none; the quantiles are numpy's default (linear) ones."""
+    finite = np.isfinite(values)
+    n = finite.sum(axis=0)  # [M]
+    ordered = np.sort(values, axis=0)  # NaN sorts last, so the first n[k] entries of column k are finite
+    out = []
+    for k in range(values.shape[1]):
+        if not n[k]:
+            out.append((0, math.nan, math.nan, math.nan, math.nan))
+            continue
+        column = ordered[: n[k], k]
+        at = dict(enumerate(column.tolist()))
+        q25, median, q75 = (_quantile(at, q * (n[k] - 1), int(n[k])) for q in QUANTILES)
+        out.append((int(n[k]), float(column.mean()), median, q25, q75))
+    return out
 
 
 def _stream_into(samples: list[Sample], config: BuildConfig, store: _Store, completeness: _Completeness,
@@ -203,7 +212,7 @@ def _stream_into(samples: list[Sample], config: BuildConfig, store: _Store, comp
             undefined = False
             for (axis, triple), columns in sentence_columns(exp, store.triples).items():
                 rows = store.add(axis, triple, index, exp.layers, columns)
-                writer.writerows([sample.id, *row] for row in rows)
+                writer.writerows([sample.id, *map(_cell, row)] for row in rows)
                 undefined |= axis == "token" and any(row[-5] == 0 for row in rows)  # pearson_n
             completeness.add(sample.id, exp)
             if undefined:
@@ -235,7 +244,7 @@ class _Store:
         records, rows = [], []
         for layer, values in [*zip(layers, stacked), (ALL, stacked.reshape(-1, len(METRICS)))]:
             kept = values[np.isfinite(values[:, 0])]  # a NaN abs: a target that was not computed
-            stats = [describe(kept[:, k]) for k in range(len(METRICS))]
+            stats = describe(kept)
             if layer != ALL:
                 self.layers.setdefault(layer, None)
                 records.append(np.column_stack([np.full((len(kept), 3), (COLUMN, layer, sentence)), kept]))
