@@ -251,6 +251,26 @@ def render(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = No
     typer.echo(f"wrote {render_samples(items, settings, out, single_file, given, force)}")
 
 
+@app.command()
+@friendly
+def analyze(samples: SamplesArg,
+            out: Annotated[Path, typer.Option("--out", "-o", help="folder for the CSV files and analysis.html")] = Path("analysis"),
+            config: ConfigOpt = None, cache_dir: CacheOpt = None) -> None:
+    """Corpus analysis: direct vs composed z→z per layer and baseline triple, as CSV files (docs/analysis.md)."""
+    from rich.console import Console
+
+    from ligsite.analysis import analyze as analyze_samples, headline_table
+
+    items, settings = _site_inputs(samples, config, steps=None, cache_dir=cache_dir)
+    report = analyze_samples(items, settings, out)
+    Console().print(headline_table(report))
+    if report.degenerate:
+        typer.secho(f"note: {len(report.degenerate)} samples have a layer with no defined Pearson (e.g. "
+                    f"{report.degenerate[0]}); they are counted in the *_undefined columns, not averaged in",
+                    fg=typer.colors.YELLOW, err=True)
+    typer.echo(f"wrote {', '.join(path.name for path in report.files)} to {out}")
+
+
 # ---- publishing commands (serve, figures) -----------------------------------------------------
 
 
