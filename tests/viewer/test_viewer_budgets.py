@@ -52,3 +52,25 @@ def test_budgets_hold_for_69_tokens_and_12_layers(viewer, site_url, record_prope
     assert max(timings.values()) <= 300, timings
     assert elements <= 3000
     assert all(duration <= 200 for duration in longtasks), longtasks
+
+
+def test_budgets_hold_with_the_compare_and_head_views_open(viewer, site_url, record_property):
+    """Issue 13: the same budgets with A | B | A−B and the head grid drawn on every switch."""
+    viewer.page.add_init_script(LONGTASKS)
+    pin = "sample%3Dlong69%26route%3Dcomposed%26attBaseline%3Dzero%26mlpBaseline%3Dzero%26layer%3D5"
+    viewer.open(site_url + f"index.html#sample=long69&target=30&route=direct&layer=5&pin={pin}&head=all&attBaseline=zero")
+    page = viewer.page
+    page.wait_for_selector("#head-0")
+    first = page.evaluate("() => performance.measure('first', 'ligsite:data:long69', 'ligsite:render').duration")
+    switches = [(sel, value) for sel, value in SWITCHES if sel != "#sample"]
+    timings = {f"{sel}={value}": page.evaluate(TIME_CHANGE, [sel, value]) for sel, value in switches}
+    elements = page.evaluate("() => document.querySelectorAll('#viz *').length")
+    longtasks = page.evaluate("() => window.__longtasks")
+    assert page.is_visible("#compare-section") and page.is_visible("#heads-grid")
+    record_property("budgets_views", {"first_ms": first, "switch_ms": timings, "elements": elements, "longtasks": longtasks})
+    print(f"\nwith compare + heads: first render {first:.0f} ms; switches {({k: round(v) for k, v in timings.items()})}; "
+          f"{elements} elements; long tasks {longtasks}")
+    assert first <= 1000
+    assert max(timings.values()) <= 300, timings
+    assert elements <= 3000
+    assert all(duration <= 200 for duration in longtasks), longtasks
