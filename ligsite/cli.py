@@ -204,12 +204,14 @@ def _check_site_folder(out: Path, force: bool) -> None:
 def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-          single_file: SingleOpt = False, force: ForceOpt = False) -> None:
+          single_file: SingleOpt = False, force: ForceOpt = False,
+          analysis: Annotated[bool, typer.Option("--analysis", help="add the corpus analysis page (`ligsite analyze` into SITE/analysis/; site.analysis in ligsite.toml)")] = False) -> None:
     """Precompute every sample (cached by content) and write the static site: compute + render."""
     from ligsite.pipeline import check_report, render, uncached_line
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
-                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
+                                   analysis=analysis or None)
     _check_site_folder(out, force)
     report = _compute_and_report(items, settings)
     check_report(report)
@@ -217,6 +219,10 @@ def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = Non
         typer.secho(f"warning: {uncached_line(report)}", fg=typer.colors.YELLOW, err=True)
     index = render(items, settings, out, single_file, [report.explanations[s.id] for s in items], force)
     typer.echo(f"wrote {index}")
+    if settings.analysis:
+        from ligsite.analysis import analyze as analyze_samples
+
+        typer.echo(f"wrote {analyze_samples(items, settings, out / 'analysis').files[-1]}")
 
 
 @app.command()

@@ -53,6 +53,7 @@ class BuildConfig:
     title: str = field(default="ligsite", metadata={"help": "site title"})
     description: str = field(default="", metadata={"help": "one paragraph under the title"})
     figures: str | None = field(default=None, metadata={"help": "relative link to a figures page, e.g. figures/index.html"})
+    analysis: bool = field(default=False, metadata={"help": "add the corpus analysis page (analysis/analysis.html, docs/analysis.md) to the site"})
     cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
 
     def __post_init__(self) -> None:
@@ -73,7 +74,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
     "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
          "device": "device", "dtype": "dtype", "cache_dir": "cache_dir"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
-    "site": {"title": "title", "description": "description", "figures": "figures"},
+    "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis"},
 }
 
 
@@ -137,6 +138,8 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
     for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures"):
         if name in values and not isinstance(values[name], str):
             raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
+    if "analysis" in values and not isinstance(values["analysis"], bool):
+        raise InputError(f"{where}: site.analysis must be true or false, got {values['analysis']!r}")
     return replace(base, **values)
 
 

@@ -86,6 +86,7 @@ def site_meta(config: BuildConfig, first: Explanation) -> SiteMeta:
         title=config.title,
         description=config.description,
         figures=config.figures,
+        analysis="analysis/analysis.html" if config.analysis else None,  # written by build --analysis
         provenance={key: info[key] for key in ("model", "steps", "quadrature", "dtype", "ligsite")},
         routes={"direct": list(config.layer_baselines), "composed": [list(pair) for pair in config.composed]},
     )

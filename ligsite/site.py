@@ -68,6 +68,7 @@ class SiteMeta:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     routes: Mapping[str, list[Any]] = field(default_factory=dict)
     figures: str | None = None  # relative link to a figures page (`ligsite figures`), shown in the header
+    analysis: str | None = None  # relative link to the corpus analysis page (`ligsite analyze`), shown in the header
     # the viewer's first view on this site (state keys, e.g. {"norm": "share-noself"}); links keep their own
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -214,6 +215,7 @@ def _page(env: jinja2.Environment, manifest: dict, meta: SiteMeta, sample: dict 
         "page_description": meta.description if sample is None else _clip(sample["text"], 300),
         "provenance": [(PROVENANCE_NAMES.get(k, k), v) for k, v in manifest["provenance"].items()],
         "version": ligsite.__version__, "base": base, "figures": _href(figures, base),
+        "analysis": _href(meta.analysis, base),
         "sample_id": sample["id"] if sample else "",
         "manifest_json": script_json(manifest), "single_file": single,
         "payloads": [(p["id"], script_json(_without_heads(p))) for p in payloads],
