@@ -33,6 +33,7 @@ export function createFocus(container, handlers) {
   const listTitle = listHolder.append("h3");
   const list = listHolder.append("ol").attr("id", "topk");
   const grid = createHeatmap(gridHolder.node(), { canvasId: "focus-matrix", label: "target across layers" }, handlers);
+  root.append("div").attr("id", "sensitivity-holder").attr("class", "sensitivity-holder");  // sensitivity.js
 
   function render(props) {
     root.attr("hidden", props.target === null ? "" : null);

@@ -19,6 +19,7 @@ import { compareProps } from "./compare.js";
 import { createCompareView } from "./compareView.js";
 import { loadHeads, headProps } from "./heads.js";
 import { createHeadView } from "./headView.js";
+import { sensitivityTable, renderSensitivity } from "./sensitivity.js";
 
 // Write text only when it changed: unchanged nodes then cost no style or layout work.
 function setText(selector, text) {
@@ -203,6 +204,13 @@ function startViewer() {
     focus.render(props.focus);
     compare.render(compareProps(next, sample), vizWidth, props.overview.palette);
     headView.render(headsOf(next, sample), props.overview.palette);
+    const strip = document.getElementById("sensitivity-holder");
+    const stripKey = JSON.stringify([next.sample, next.layer, next.target, next.norm, next.hideSelf, next.axis,
+      next.wordAgg, next.rankSelf, mapKeyOf(next), props.overview.palette]);
+    if (strip.dataset.key !== stripKey) {
+      renderSensitivity(strip, sensitivityTable(next, sample), props.overview.palette);
+      strip.dataset.key = stripKey;
+    }
     paper.render(next, sample);
     themeApply(next.theme, document.documentElement);
   }
