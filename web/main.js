@@ -14,7 +14,7 @@ import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
 import { targetOnAxis } from "./words.js";
-import { themeApply } from "./theme.js";
+import { themeApply, embedApply } from "./theme.js";
 import { compareProps } from "./compare.js";
 import { createCompareView } from "./compareView.js";
 import { loadHeads, headProps } from "./heads.js";
@@ -140,6 +140,13 @@ function startViewer() {
     { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources", clickRows: true }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
   const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
+  const embedLink = document.createElement("a");  // embed mode: the way out to the full viewer
+  embedLink.id = "embed-open";
+  embedLink.className = "embed-open";
+  embedLink.target = "_blank";
+  embedLink.rel = "noopener";
+  embedLink.textContent = "open in the full viewer ↗";
+  document.getElementById("matrix-section").prepend(embedLink);
   const compareHolder = document.createElement("div");
   compareHolder.id = "compare-holder";
   viz.insertBefore(compareHolder, document.getElementById("focus-holder"));
@@ -191,7 +198,8 @@ function startViewer() {
   if (darkQuery) darkQuery.addEventListener("change", () => state && state.theme === "auto" && update({}, "none"));
 
   function render(next, sample) {
-    props = viewProps(next, sample, vizWidth, paletteOf(next.theme));
+    embedApply(next.embed, document.documentElement);
+    props = viewProps(next, sample, vizWidth, paletteOf(next.theme), window.innerHeight);
     drawnWidth = vizWidth;
     controls.update(next, manifest, sample.choices);
     setText("#sentence", sample.payload.text);
@@ -213,6 +221,7 @@ function startViewer() {
     }
     paper.render(next, sample);
     themeApply(next.theme, document.documentElement);
+    embedLink.href = `${location.pathname}${formatHash({ ...next, embed: 0 })}`;
   }
 
   async function apply(partial, history) {

@@ -65,6 +65,7 @@ export function resolveState(state, choices) {
   for (const key of ["norm", "axis", "scale", "theme", "wordAgg"]) next[key] = pick(state[key], STATE_ENUMS[key]);
   next.hideSelf = state.hideSelf === 1 ? 1 : 0;
   next.rankSelf = state.rankSelf === 1 ? 1 : 0;
+  next.embed = state.embed === 1 ? 1 : 0;
   next.pin = typeof state.pin === "string" && state.pin !== "" ? state.pin : null;
   next.head = state.head === "all" || (Number.isInteger(state.head) && state.head >= 0 && state.head < choices.nHeads)
     ? state.head : null;

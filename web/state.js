@@ -3,7 +3,7 @@
 
 export const STATE_KEYS = [
   "sample", "route", "layerBaseline", "attBaseline", "mlpBaseline",
-  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme", "wordAgg", "rankSelf", "pin", "head",
+  "layer", "target", "norm", "hideSelf", "axis", "scale", "theme", "wordAgg", "rankSelf", "pin", "head", "embed",
 ];
 
 export const STATE_ENUMS = {
@@ -18,7 +18,7 @@ export const STATE_ENUMS = {
 // What a key meant when links still left it out (before issue 13): a link that has some keys but
 // not this one keeps showing what it showed when it was written.
 export const LEGACY_DEFAULTS = {
-  norm: "raw", hideSelf: 0, axis: "token", scale: "shared", theme: "auto", wordAgg: "sum", rankSelf: 1,
+  norm: "raw", hideSelf: 0, axis: "token", scale: "shared", theme: "auto", wordAgg: "sum", rankSelf: 1, embed: 0,
 };
 
 // What a fresh visit shows (no hash): self cells hidden, so the first view shows structure rather
@@ -26,7 +26,7 @@ export const LEGACY_DEFAULTS = {
 // (manifest "defaults"); every key is written into the URL, so links never depend on them.
 export const SITE_DEFAULTS = { ...LEGACY_DEFAULTS, hideSelf: 1, rankSelf: 0 };
 
-const FLAGS = ["hideSelf", "rankSelf"];
+const FLAGS = ["hideSelf", "rankSelf", "embed"];
 
 export function defaultState(siteDefaults = {}) {
   return {

@@ -27,7 +27,9 @@ export function routeTitle(state) {
     : `composed ATT × MLP, ATT baseline ${baselineName(state.attBaseline)}, MLP baseline ${baselineName(state.mlpBaseline)}`;
 }
 
-function cellSize(size, width) {
+// height: the window's height in embed mode (the matrix must fit an iframe without scrolling).
+function cellSize(size, width, height = null) {
+  if (height !== null) return Math.max(3, Math.min(32, Math.floor((width - 90) / size), Math.floor((height - 130) / size)));
   return Math.max(6, Math.min(32, Math.floor((width - 160) / size)));
 }
 
@@ -70,7 +72,7 @@ function diagonalOf(size) {  // the self cells [k, k], one array per size (kept 
 }
 
 // palette: "light" | "dark", the page's resolved theme (heatmaps follow it; exports stay light).
-export function viewProps(state, sample, width, palette = "light") {
+export function viewProps(state, sample, width, palette = "light", height = null) {
   const { payload } = sample;
   // word axis, normalization and hide-self applied (issue 4); rows = targets, as decoded maps
   const map = shownMap(sample, state, decodedMap(sample, mapKeyOf(state)));
@@ -78,7 +80,7 @@ export function viewProps(state, sample, width, palette = "light") {
   const size = map.size;
   const all = state.layer === "all";
   const position = all ? payload.layers.length - 1 : payload.layers.indexOf(state.layer);
-  const cell = cellSize(size, width);
+  const cell = cellSize(size, width, state.embed === 1 ? height : null);
   const target = state.target;
   const colour = layerScales(map, state.scale);
   const layer = { position, id: payload.layers[position] };
@@ -87,7 +89,8 @@ export function viewProps(state, sample, width, palette = "light") {
     title: `${all ? "All layers" : `Layer ${state.layer}`} · ${routeTitle(state)}`,
     overview: {
       layers: payload.layers, matrices: map.display, size, scales: colour.scales, selected: state.layer,
-      large: all, panel: panelSize(width, payload.layers.length, all), ranges: !colour.shared,
+      large: all && state.embed !== 1, panel: panelSize(width, payload.layers.length, all && state.embed !== 1),
+      ranges: !colour.shared,
       palette, hidden, labels: tokens, target,
     },
     matrix: all ? null : {

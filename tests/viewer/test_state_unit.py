@@ -26,7 +26,7 @@ def test_hash_round_trips_a_full_state_and_writes_every_key(unit_page):
     full = {"sample": "a b&c", "route": "composed", "layerBaseline": "zero", "attBaseline": "itb_map_ratio",
             "mlpBaseline": "att_itb_a0", "layer": "all", "target": 7, "norm": "share", "hideSelf": 1,
             "axis": "word", "scale": "layer", "theme": "dark", "wordAgg": "mean", "rankSelf": 1,
-            "pin": "sample=a+b%26c&route=direct&layer=2", "head": "all"}
+            "pin": "sample=a+b%26c&route=direct&layer=2", "head": "all", "embed": 1}
     hash_, back = _run(unit_page, "const h = state.formatHash(arg); return [h, state.parseHash(h)];", full)
     assert back == full
     keys = _run(unit_page, "return state.STATE_KEYS;")
