@@ -20,6 +20,7 @@ import { createCompareView } from "./compareView.js";
 import { loadHeads, headProps } from "./heads.js";
 import { createHeadView } from "./headView.js";
 import { sensitivityTable, renderSensitivity } from "./sensitivity.js";
+import { flowProps, createFlowView } from "./flowView.js";
 
 // Write text only when it changed: unchanged nodes then cost no style or layout work.
 function setText(selector, text) {
@@ -147,6 +148,7 @@ function startViewer() {
   embedLink.rel = "noopener";
   embedLink.textContent = "open in the full viewer ↗";
   document.getElementById("matrix-section").prepend(embedLink);
+  const flowView = createFlowView(document.getElementById("focus"));
   const compareHolder = document.createElement("div");
   compareHolder.id = "compare-holder";
   viz.insertBefore(compareHolder, document.getElementById("focus-holder"));
@@ -212,6 +214,7 @@ function startViewer() {
     focus.render(props.focus);
     compare.render(compareProps(next, sample), vizWidth, props.overview.palette);
     headView.render(headsOf(next, sample), props.overview.palette);
+    flowView.render(flowProps(next, sample), props.overview.palette);
     const strip = document.getElementById("sensitivity-holder");
     const stripKey = JSON.stringify([next.sample, next.layer, next.target, next.norm, next.hideSelf, next.axis,
       next.wordAgg, next.rankSelf, mapKeyOf(next), props.overview.palette]);
