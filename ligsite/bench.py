@@ -1,7 +1,10 @@
 """``python -m ligsite.bench``: the engine against the original's strategy and a plain loop.
 
 On all-MiniLM-L6-v2 (CPU unless --device), for a ~12- and a ~40-token sentence, one block,
-every granularity and raw baseline (ratio variants are post-processing, timed apart):
+every granularity and raw baseline (ratio variants are post-processing, timed apart). With
+``--family llama`` (or ``gpt2``) on one random block built from a config (no download): D = 256,
+8 heads, 4 key/value heads (Llama), head_dim 32, FFN 688, residual rms ≈ 3, random token ids
+of T = 32 and 48 (``--lengths``):
 
 - engine:   ``ligsite.lig`` routes (projection-space paths, row-j-only FFN, all targets/heads
             batched);
@@ -24,8 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ligsite.lig.completeness import ROUTES
-from ligsite.lig.quadrature import gauss_legendre
+from ligsite.lig.completeness import ROUTES, nodes_for
 from ligsite.lig.ratios import itb_map_ratio, itb_zero_ratio
 from ligsite.models.loading import DEFAULT_MODEL, load
 
@@ -124,26 +126,59 @@ def time_literal(block, z: Tensor, granularity: str, baseline: str, nodes, weigh
     return spent, False, torch.stack(outs)
 
 
-def literal_flops(block, t: int, granularity: str, n: int) -> float:
-    """FLOPs of the literal definition for all targets: forward + backward ≈ 3 x forward."""
+def literal_flops(block, t: int, granularity: str, n: int, ffn_width: int | None = None) -> float:
+    """FLOPs of the literal definition for all targets: forward + backward ≈ 3 x forward.
+
+    Projections counted as D x D each (K/V narrower under GQA: an upper bound), the FFN as two
+    (gated: three) D x ``ffn_width`` matmuls; default MiniLM's 4D, two matmuls.
+    """
     d, h = block.hidden_size, block.n_heads
-    ffn = 2 * d * 4 * d * 2  # MiniLM-style FFN width 4D
+    ffn = 2 * d * 4 * d * 2 if ffn_width is None else 2 * d * ffn_width * 3
     per_row = {"layer": 2 * 4 * d * d + ffn + 4 * t * d, "att": 2 * 3 * d * d + 4 * t * d,
                "mlp": 2 * d * d + ffn}[granularity]
     rows = {"layer": t * n * t, "att": t * h * n * t, "mlp": t * n}[granularity]
     return 3.0 * per_row * rows
 
 
-def bench(model: str, layer: int, steps: int, device: str, budget_s: float, lengths: list[int]) -> None:
-    adapter = load(model, device, "float32")
+def random_decoder(family: str, device: str):
+    """One random block of the issue's shape, behind its adapter (no tokenizer, no download)."""
+    import transformers as tf
+
+    from ligsite.models.registry import adapter_class
+
+    torch.manual_seed(0)
+    if family == "gpt2":
+        config = tf.GPT2Config(vocab_size=1000, n_embd=256, n_layer=1, n_head=8, n_inner=688, n_positions=128)
+    else:
+        config = tf.LlamaConfig(vocab_size=1000, hidden_size=256, num_hidden_layers=1, num_attention_heads=8,
+                                num_key_value_heads=4, head_dim=32, intermediate_size=688, max_position_embeddings=128)
+    model = tf.AutoModel.from_config(config, attn_implementation="eager")
+    with torch.no_grad():  # residual rms like a real model's (a random init's is ~0.02)
+        embedding = model.get_input_embeddings().weight
+        embedding.mul_(3.0 / embedding.pow(2).mean().sqrt())
+    adapter = adapter_class(config.model_type)(model.to(device), None, f"random-{family}", "random", torch.float32)
+    return adapter, config
+
+
+def _inputs(adapter, length: int, family: str | None):
+    """Token ids of a ~``length``-token sentence (MiniLM) or ``length`` random ids (decoders)."""
+    if family is None:
+        return adapter.tokenize(SENTENCES[length]).input_ids
+    return torch.randint(0, 1000, (length,), generator=torch.Generator().manual_seed(length))
+
+
+def bench(model: str, layer: int, steps: int, device: str, budget_s: float, lengths: list[int],
+          family: str | None = None) -> None:
+    adapter, config = random_decoder(family, device) if family else (load(model, device, "float32"), None)
+    ffn_width = None if config is None else int(getattr(config, "intermediate_size", None) or config.n_inner)
+    layer = 0 if family else layer
     dev = adapter.device
     rate = matmul_gflops(dev)
-    print(f"model {adapter.name}, block {layer}, {steps} Gauss-Legendre nodes, float32, {dev}, "
-          f"{torch.get_num_threads()} threads; plain matmul: {rate:.1f} GFLOP/s")
-    nodes, weights = gauss_legendre(steps)
+    print(f"model {adapter.name}, block {layer}, {steps} Gauss-Legendre nodes (log-placed on pre-norm zero "
+          f"paths), float32, {dev}, {torch.get_num_threads()} threads; plain matmul: {rate:.1f} GFLOP/s")
     for length in lengths:
-        tokens = adapter.tokenize(SENTENCES[length])
-        z = adapter.forward(tokens.input_ids).z[layer]  # [T, D]
+        ids = _inputs(adapter, length, family)
+        z = adapter.forward(ids).z[layer]  # [T, D]
         block, t = adapter.block(layer), z.shape[0]
         targets = torch.arange(t, device=dev)
         print(f"\n{t} tokens  {'run':26s} {'engine s':>9s} {'original s':>11s} {'plain s':>10s} "
@@ -151,15 +186,16 @@ def bench(model: str, layer: int, steps: int, device: str, budget_s: float, leng
         raw = {}
         for granularity, baseline in RUNS:
             route = ROUTES[granularity][0]
+            nodes, weights = nodes_for(granularity, block, z, baseline, "gauss-legendre", steps)
             engine = min(_timed(lambda: raw.__setitem__((granularity, baseline), route(
                 block, z, targets, baseline, nodes, weights)), dev) for _ in range(2))  # warm, best of 2
             original, cut, _ = time_literal(block, z, granularity, baseline, nodes, weights, True, budget_s)
             plain, extrapolated, _ = time_literal(block, z, granularity, baseline, nodes, weights, False, budget_s)
-            flops = literal_flops(block, t, granularity, steps)
+            flops = literal_flops(block, t, granularity, steps, ffn_width)
             marks = ["*" if x else " " for x in (cut, extrapolated)]
             print(f"{'':10s}{granularity + ':' + baseline:26s} {engine:9.3f} {original:10.3f}{marks[0]} {plain:9.2f}{marks[1]} "
                   f"{original / engine:10.1f} {plain / engine:9.1f} {flops / engine / 1e9:11.1f} {flops / original / 1e9:9.1f}")
-        _post_processing(raw, adapter.forward(tokens.input_ids).attention[layer])
+        _post_processing(raw, adapter.forward(ids).attention[layer])
     print("\n* timed on a prefix of the (target, head) pairs and extrapolated (see --budget).")
     print("GF/s = FLOPs of the literal definition / time: the original's achieved rate, and for the "
           "engine an effective rate (it skips most of that work), to compare with the matmul.")
@@ -182,10 +218,15 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=3)
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--lengths", default="12,40", help="sentence lengths to run: 12 and/or 40")
+    parser.add_argument("--family", choices=("llama", "gpt2"), default=None,
+                        help="bench one random block of this decoder family instead of --model")
+    parser.add_argument("--lengths", default=None,
+                        help="sentence lengths: 12 and/or 40 (MiniLM), any (decoders; default 32,48)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per literal loop before extrapolating")
     args = parser.parse_args()
-    bench(args.model, args.layer, args.steps, args.device, args.budget, [int(x) for x in args.lengths.split(",")])
+    lengths = args.lengths or ("32,48" if args.family else "12,40")
+    bench(args.model, args.layer, args.steps, args.device, args.budget, [int(x) for x in lengths.split(",")],
+          args.family)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_readme_family_table_is_the_registry() -> None:
     from ligsite.models.registry import FAMILIES
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = {row.split("|")[1].strip(): set(re.findall(r"`([a-z0-9-]+)`", row.split("|")[2]))
+    rows = {row.split("|")[1].strip(): set(re.findall(r"`([a-z0-9_-]+)`", row.split("|")[2]))
             for row in text.splitlines() if row.startswith("| att, mlp") or row.startswith("| layer only")}
     full = {t for t, adapter in FAMILIES.items() if "att" in adapter.granularities}
     assert rows == {"att, mlp, layer, composed": full,

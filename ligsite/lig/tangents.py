@@ -54,15 +54,29 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     for chunk in _chunks(order, targets, block, t, len(alpha), z.element_size(), baseline):
         part = targets[chunk]  # ascending
         keys = int(part[-1]) + 1 if block.causal else t  # rows a causal chunk can see
-        if shared is not None:
-            rows = tuple(x[:, :keys] for x in shared)  # [m, T', H, d] each, no target axis
+        pieces = None if shared is not None else _itb_pieces(block, z[:keys], part)
+        if pieces is not None:  # ITB in closed form: no row projected per (target, node)
+            s, v = _itb_chunk_route(block, pieces, z, part, alpha, weights, heads)
         else:
-            start = z[part][:, None, None, :]  # [J, 1, 1, D]: every row starts at z_j
-            path = start + alpha[None, :, None, None] * (z[:keys] - start)  # [J, m, T', D]
-            rows = _rows(block, path, (z[:keys] - start).expand_as(path))
-        s, v = _chunk_route(block, rows, z, part, alpha, weights, heads)
+            rows = (tuple(x[:, :keys] for x in shared) if shared is not None  # [m, T', H, d], shared
+                    else _itb_rows(block, z[part], z[:keys], alpha))  # [J, m, T', H, d]
+            s, v = _chunk_route(block, rows, z, part, alpha, weights, heads)
         scores[chunk, :keys], value[chunk] = s, v
     return scores, value
+
+
+def _itb_pieces(block: Block, rows: Tensor, targets: Tensor):
+    """The block's closed-form ITB keys and values (``itb_pieces``), or None: take JVPs."""
+    pieces = getattr(block, "itb_pieces", None)
+    return pieces(rows, targets) if pieces is not None else None
+
+
+def _itb_rows(block: Block, start: Tensor, end: Tensor, alpha: Tensor) -> Rows:
+    """Rows ``z_j + α (z_i − z_j)`` for targets j (start [J, D]) and sources i (end [T', D]) and
+    their tangents, by JVP of the row map: [J, m, T', H, d] each."""
+    first = start[:, None, None, :]  # [J, 1, 1, D]
+    path = first + alpha[None, :, None, None] * (end - first)  # [J, m, T', D]
+    return _rows(block, path, (end - first).expand_as(path))
 
 
 def _rows(block: Block, x: Tensor, tangent: Tensor) -> Rows:
@@ -119,6 +133,53 @@ def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Te
     if shared:
         scores[rows_j, targets] += a_r
     return scores, result.value
+
+
+def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Tensor,
+                     weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
+    """The ITB path of one ascending chunk from the block's closed-form pieces (METHOD.md, "Cost").
+
+    With ``s = 1/σ_ji(α)`` and ``s'`` its α-derivative, per (target j, source i, head) the key
+    dot products are ``q_j·k_ji = s (P + α Δ) + P₀`` and ``q_j·dk_ji/dα = s' (P + α Δ) + s Δ``
+    from three tables ``P = q_j·k_start_ji``, ``Δ = q_j·(k_end_i − k_start_ji)``, ``P₀ = q_j·k_offset_i``
+    (the target's own row, hence its query, never moves). Values enter as coefficients of
+    ``v_start_j`` and of ``v_end_i − v_start_j``: nothing of size [J, n, T, H, d] is formed.
+    """
+    j, keys, m = len(targets), pieces.k_end.shape[0], len(alpha)
+    q_t = block.project(z[:keys])[0][targets]  # [J, H, d]: constant along the ITB path
+    p0 = torch.einsum("jhd,jthd->jth", q_t, pieces.k_start)  # [J, T', H]
+    delta = torch.einsum("jhd,thd->jth", q_t, pieces.k_end) - torch.einsum("jhd,jthd->jth", q_t, pieces.k_start)
+    offset = torch.einsum("jhd,thd->jth", q_t, pieces.k_offset)
+    a = alpha.view(1, -1, 1)  # [1, m, 1]
+    var = (pieces.own[:, None] + 2 * a * pieces.cross[:, None] + a * a * pieces.step[:, None]) / pieces.width + pieces.eps
+    inv = var.rsqrt()[..., None]  # [J, m, T', 1]
+    d_inv = (-(var.pow(-1.5)) * (pieces.cross[:, None] + a * pieces.step[:, None]) / pieces.width)[..., None]
+    a4 = a[..., None]  # [1, m, 1, 1]
+    base = p0[:, None] + a4 * delta[:, None]  # [J, m, T', H]
+    qk, q_dk = inv * base + offset[:, None], d_inv * base + inv * delta[:, None]
+    h = qk.shape[-1]
+    one_hot = torch.eye(keys, dtype=z.dtype, device=z.device).unsqueeze(1).expand(keys, h, keys)
+    positions = targets.view(-1, 1, 1).expand(j, m, 1)  # [J, m, 1]
+    v_step = pieces.v_end[None] - pieces.v_start[:, None]  # [J, T', H, d]; exactly 0 at i = j
+    inv_h, d_inv_h = inv.transpose(-1, -2), d_inv.transpose(-1, -2)  # [J, m, 1, T']
+    z_row = z[targets][:, None].expand(-1, m, -1)  # [J, m, D]: the residual never moves either
+
+    def fn(gates: tuple[Tensor, ...]) -> Tensor:
+        g_k, g_v = gates  # [J, m, T', H] x2
+        lifted = torch.stack((qk + g_k * q_dk, torch.zeros_like(qk)), -1)  # [J, m, T', H, 2]
+        query = torch.stack((torch.ones_like(qk[:, :, 0]), torch.zeros_like(qk[:, :, 0])), -1).unsqueeze(2)
+        probs = block.attend(query, lifted, one_hot, positions).squeeze(2)  # [J, m, H, T']
+        g = g_v.transpose(-1, -2)  # [J, m, H, T']
+        scale = probs * (inv_h + g * d_inv_h)  # weight of each value row's point v_start + α v_step
+        along = a4 * scale + probs * g * inv_h  # [J, m, H, T']: coefficient of v_step
+        u = (scale.sum(-1, keepdim=True) * pieces.v_start[:, None] + torch.einsum("jmht,jthd->jmhd", along, v_step)
+             + probs.sum(-1, keepdim=True) * pieces.v_offset)  # [J, m, H, d]
+        return u if heads else block.finish(u.flatten(-2), z_row)
+
+    zeros = torch.zeros((j, m, keys, h), dtype=z.dtype, device=z.device)
+    result = integrate_gated(fn, (zeros, zeros.clone()), weights)
+    scores = result.attributions[0] + result.attributions[1]  # [J, T', H]
+    return (scores if heads else scores.sum(-1)), result.value
 
 
 def _chunks(order: Tensor, targets: Tensor, block: Block, t: int, m: int, itemsize: int, baseline: str):

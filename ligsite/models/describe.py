@@ -27,6 +27,8 @@ def describe_boundaries(model: str = DEFAULT_MODEL, load_weights: bool = False, 
         "causal": cls.is_causal(config),
         "granularities": list(cls.granularities),
     }
+    if hasattr(cls, "attention_layout"):  # pre-norm families: GQA groups and windows per block
+        info["attention"] = cls.attention_layout(config)
     if load_weights:
         adapter = load(model, device=device)
         info["identity"] = adapter.identity

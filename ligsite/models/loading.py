@@ -133,19 +133,26 @@ def load(model: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu", 
     bf16/fp16 weights stay in their own dtype for the forward, and ``Adapter.block`` copies a
     block into the arithmetic dtype. The forward cache is always in the arithmetic dtype.
     """
-    from transformers import AutoModel
+    import transformers
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # ligsite draws its own progress; keep stderr to errors
     source, want, where = resolve(model), arithmetic_dtype(dtype), resolve_device(device)
     cls = adapter_class(load_config(model).model_type)
+    model_class = getattr(transformers, getattr(cls, "model_class", "AutoModel"))  # Switch: its encoder
+    quiet = model_class is not transformers.AutoModel  # a part of the checkpoint: the rest unused on purpose
+    verbosity = hf_logging.get_verbosity()
     try:
-        hf_model = AutoModel.from_pretrained(source.location, attn_implementation="eager", dtype="auto")
+        if quiet:
+            hf_logging.set_verbosity_error()
+        hf_model = model_class.from_pretrained(source.location, attn_implementation="eager", dtype="auto")
     except (OSError, ValueError) as error:
         raise unavailable(source, error) from None
     except (SafetensorError, pickle.UnpicklingError, EOFError) as error:
         raise ModelError(f"the weights of model {source.name!r} are unreadable (a corrupt or truncated "
                          f"file?): {_short(error)}; download or save them again") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
     tokenizer = load_tokenizer(source)
     if hf_model.dtype in (torch.float32, torch.float64):
         hf_model = hf_model.to(want)

@@ -19,7 +19,7 @@ local windows and per-layer rotary bases are exactly the model's own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ligsite.errors import InputError
-from ligsite.models.attention import all_positions
+from ligsite.models.attention import all_positions, position_rows
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import hidden_states_arg
 
@@ -74,6 +74,70 @@ def rotate_half(x: Tensor) -> Tensor:
 
 
 @dataclass
+class FixedRouting:
+    """A top-1 mixture-of-experts FFN whose expert per token is held at the real input's choice.
+
+    ``out(x̂_j) = p_e(x̂_j) · expert_e(x̂_j)`` with ``e = choice[j]`` fixed along every path and
+    ``p = softmax(router(x̂))`` differentiable (METHOD.md: otherwise the boundary function jumps
+    where the argmax changes). ``choice`` [T]: the real forward's expert of each position (-1: the
+    token overflowed every expert's capacity, so the FFN adds nothing for it, as in the model).
+    ``rows`` [T, D]: the block's real input, which tells ``finish`` whose residual row it is given
+    (every path's residual row for target j is a non-negative multiple of z_j).
+    """
+
+    router: nn.Linear  # D -> E
+    experts: Sequence[nn.Module]  # E modules D -> D
+    choice: Tensor  # [T] long
+    rows: Tensor  # [T, D]
+
+    def __call__(self, x: Tensor, choice: Tensor) -> Tensor:
+        """x̂ [..., D] with the expert of each row ``choice`` [...] -> [..., D]."""
+        weight = self.router.weight.to(x.dtype)
+        bias = None if self.router.bias is None else self.router.bias.to(x.dtype)
+        probs = F.linear(x, weight, bias).softmax(-1)  # [..., E]
+        flat, picks = x.reshape(-1, x.shape[-1]), choice.reshape(-1)  # [N, D], [N]
+        gate = probs.reshape(-1, probs.shape[-1])  # [N, E]
+        out = torch.zeros_like(flat)
+        for e in torch.unique(picks[picks >= 0]).tolist():  # the experts these rows use (few)
+            rows = torch.nonzero(picks == e).squeeze(-1)  # [N_e]
+            out = out.index_add(0, rows, self.experts[e](flat[rows]) * gate[rows, e : e + 1])
+        return out.reshape(x.shape)
+
+    def choice_of(self, z_row: Tensor) -> Tensor:
+        """The expert [...] of residual rows z_row [..., D]: that of the real row they are a
+        multiple of (largest cosine; a zero row, which no bias-free path lets reach the FFN
+        with anything but zero, gets the first row's)."""
+        rows = self.rows.to(z_row.dtype)
+        unit = rows / rows.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)  # [T, D]
+        token = (z_row.detach() @ unit.T).argmax(-1)  # [...]
+        return self.choice.to(z_row.device)[token]
+
+
+@dataclass(frozen=True)
+class ItbPieces:
+    """Keys and values of the ITB rows ``x_ji(α) = z_j + α (z_i − z_j)`` of a pre-norm block.
+
+    ``σ_ji(α)² = (own + 2α cross + α² step) / width + eps``; with ``s = 1 / σ``:
+    ``k_ji(α) = s (k_start_ji + α (k_end_i − k_start_ji)) + k_offset_i`` (RoPE at position i
+    included, key/value heads repeated per query head), ``v_ji(α)`` likewise from v_start_j,
+    v_end_i and v_offset. own [J, 1], cross, step [J, T]; k_start [J, T, H, d], k_end and
+    k_offset [T, H, d]; v_start [J, H, d], v_end [T, H, d], v_offset [H, d].
+    """
+
+    own: Tensor
+    cross: Tensor
+    step: Tensor
+    width: int
+    eps: float
+    k_start: Tensor
+    k_end: Tensor
+    k_offset: Tensor
+    v_start: Tensor
+    v_end: Tensor
+    v_offset: Tensor
+
+
+@dataclass
 class PreNormParts:
     """Which modules play which part of METHOD.md's pre-norm block (None: not in this family).
 
@@ -96,6 +160,8 @@ class PreNormParts:
     post_ffn: nn.Module | None = None
     softcap: float | None = None
     unit_offset: bool = False  # Gemma's norms scale by 1 + w
+    bias: Tensor | None = None  # [H, T, T] added to the scores (T5/Switch relative positions), from the call
+    moe: FixedRouting | None = None  # in place of ``ffn``: top-1 experts held at the real choice
 
 
 class PreNormBlock:
@@ -158,19 +224,28 @@ class PreNormBlock:
         scores = torch.einsum("...qhd,...khd->...hqk", q, k) * self.parts.scale  # [..., H, Q, T]
         if self.parts.softcap is not None:
             scores = torch.tanh(scores / self.parts.softcap) * self.parts.softcap
+        if self.parts.bias is not None:  # a constant of the block, like the mask
+            scores = scores + position_rows(self.parts.bias.to(k.device), positions, k.shape[-3])
         allowed = self.allowed.to(k.device)[positions][..., : k.shape[-3]]  # [..., Q, T]
         scores = scores.masked_fill(~allowed.unsqueeze(-3), float("-inf"))
         return torch.einsum("...hqk,...khd->...qhd", scores.softmax(-1), v)  # [..., Q, H, d]
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         """z(l+1) rows [..., D] from head outputs u [..., H*d] and residual rows z_row [..., D]."""
+        moe = self.parts.moe
+        return self._finish(u, z_row, None if moe is None else moe.choice_of(z_row))
+
+    def _finish(self, u: Tensor, z_row: Tensor, choice: Tensor | None) -> Tensor:
         r = z_row + self._pa(self.parts.out(u))  # [..., D]
-        return r + self._pf(self.parts.ffn(self._n2(r)))
+        x = self._n2(r)
+        return r + self._pf(self.parts.ffn(x) if choice is None else self.parts.moe(x, choice))
 
     def layer(self, z: Tensor) -> Tensor:
         """The whole block: z [..., T, D] -> z(l+1) [..., T, D]."""
-        u = self.attend(*self.project(z), all_positions(z))  # [..., T, H, d]
-        return self.finish(u.flatten(-2), z)
+        positions = all_positions(z)  # [..., T]
+        u = self.attend(*self.project(z), positions)  # [..., T, H, d]
+        moe = self.parts.moe
+        return self._finish(u.flatten(-2), z, None if moe is None else moe.choice.to(z.device)[positions])
 
 
 def allowed_keys(mask: Tensor | None, t: int, causal: bool, device: torch.device) -> Tensor:

@@ -11,16 +11,15 @@ import pytest
 import torch
 
 from ligsite.bench import RUNS, time_literal
-from ligsite.lig.completeness import ROUTES
-from ligsite.lig.quadrature import gauss_legendre
+from ligsite.lig.completeness import ROUTES, nodes_for
 from ligsite.models.loading import load
 
 TEXT = "the cat sat on mats"
 
 
-@pytest.fixture(scope="module")
-def block_and_z(tiny_model_dir):
-    adapter = load(str(tiny_model_dir("bert")), "cpu", "float64")
+@pytest.fixture(scope="module", params=["bert", "llama"])
+def block_and_z(request, tiny_model_dir):
+    adapter = load(str(tiny_model_dir(request.param)), "cpu", "float64")
     z = adapter.forward(adapter.tokenize(TEXT).input_ids).z[1]  # [T, D]
     return adapter.block(1), z
 
@@ -39,7 +38,7 @@ def _as_route_scores(outs: torch.Tensor, granularity: str, t: int, h: int) -> to
 def test_literal_strategies_equal_the_engine(block_and_z, granularity, baseline, batched):
     block, z = block_and_z
     t = z.shape[0]
-    nodes, weights = gauss_legendre(4)
+    nodes, weights = nodes_for(granularity, block, z, baseline, "gauss-legendre", 4)
     engine, _ = ROUTES[granularity][0](block, z, torch.arange(t), baseline, nodes, weights)
     seconds, cut, outs = time_literal(block, z, granularity, baseline, nodes, weights, batched, 1e9)
     assert not cut and seconds > 0
