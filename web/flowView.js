@@ -34,51 +34,82 @@ export function flowProps(state, sample) {
   return { ...sample.flows.get(key), n: map.size, labels: map.labels, target: state.target, top: layers[top] };
 }
 
+const FV_MAX_EDGES = 600;  // the strongest edges kept when more pass the threshold
+const FV_WIDTHS = [0.75, 1.5, 2.5, 4];
+
 /** Draw the layered graph: one row of nodes per level, an edge where |share × weight| reaches
- * `threshold` × the largest edge between the same two levels (deep levels carry smaller weights);
- * width ∝ |edge| / that largest edge, red positive, blue negative. */
-function fvGraph(canvas, props, width, threshold) {
+ * `threshold` × the largest edge between the same two levels (deep levels carry smaller weights),
+ * at most FV_MAX_EDGES of them (the strongest); width ∝ |edge| / that largest edge in four steps,
+ * red positive, blue negative. Edges are stroked in one path per (sign, width), so a draw stays
+ * a few milliseconds. Returns the number of edges drawn. */
+function fvGraph(canvas, props, width, threshold, palette) {
   const levels = props.levels.length;
+  const n = props.n;
   const height = levels * FV_ROW;
   const ctx = sizeCanvas(canvas, width, height);
   ctx.clearRect(0, 0, width, height);
-  const x = (k) => ((k + 0.5) * width) / props.n;
-  let drawn = 0;
+  const x = (k) => ((k + 0.5) * width) / n;
+  // pass 1: each edge's size relative to the largest between its two levels (0: not drawn)
+  const rel = new Float32Array((levels - 1) * n * n);
   for (let a = 0; a < levels - 1; a++) {
     const w = props.levels[a].weights;
     const s = props.shares[a];
     let biggest = 0;
-    for (let j = 0; j < props.n; j++) {
+    for (let j = 0; j < n; j++) {
       if (w[j] === 0) continue;
-      for (let i = 0; i < props.n; i++) biggest = Math.max(biggest, Math.abs(s[i * props.n + j] * w[j]));
+      for (let i = 0; i < n; i++) biggest = Math.max(biggest, Math.abs(s[i * n + j] * w[j]));
     }
     if (biggest === 0) continue;
-    for (let j = 0; j < props.n; j++) {
+    for (let j = 0; j < n; j++) {
       if (w[j] === 0) continue;
-      for (let i = 0; i < props.n; i++) {
-        const e = s[i * props.n + j] * w[j];
-        if (Math.abs(e) < threshold * biggest || e === 0) continue;
-        ctx.strokeStyle = e > 0 ? "rgba(178,24,43,0.75)" : "rgba(33,102,172,0.75)";
-        ctx.lineWidth = Math.max(0.5, 4 * Math.abs(e) / biggest);
-        ctx.beginPath();
-        ctx.moveTo(x(j), a * FV_ROW + FV_ROW / 2);
-        ctx.lineTo(x(i), (a + 1) * FV_ROW + FV_ROW / 2);
-        ctx.stroke();
-        drawn += 1;
+      for (let i = 0; i < n; i++) {
+        const r = Math.abs(s[i * n + j] * w[j]) / biggest;
+        if (r >= threshold && r > 0) rel[(a * n + i) * n + j] = r;
       }
     }
   }
-  ctx.fillStyle = getComputedStyle(canvas).color || "#1a1a1a";
+  // at most FV_MAX_EDGES: raise the cut to the FV_MAX_EDGES-th largest size (a typed sort, no objects)
+  let cut = 0;
+  const kept = rel.filter((r) => r > 0);
+  if (kept.length > FV_MAX_EDGES) cut = kept.sort()[kept.length - FV_MAX_EDGES];
+  const edges = [];  // [level, source i, target j, signed edge, relative size]
+  for (let k = 0; k < rel.length; k++) {
+    const r = rel[k];
+    if (r === 0 || r < cut || edges.length >= FV_MAX_EDGES) continue;
+    const a = Math.floor(k / (n * n));
+    const i = Math.floor((k % (n * n)) / n);
+    const j = k % n;
+    edges.push([a, i, j, props.shares[a][i * n + j] * props.levels[a].weights[j], r]);
+  }
+  for (const [sign, colour] of [[1, "rgba(178,24,43,0.75)"], [-1, "rgba(33,102,172,0.75)"]]) {
+    FV_WIDTHS.forEach((lineWidth, bucket) => {
+      ctx.beginPath();
+      for (const [a, i, j, e, rel] of edges) {
+        if (Math.sign(e) !== sign || Math.min(3, Math.floor(rel * 4)) !== bucket) continue;
+        ctx.moveTo(x(j), a * FV_ROW + FV_ROW / 2);
+        ctx.lineTo(x(i), (a + 1) * FV_ROW + FV_ROW / 2);
+      }
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = lineWidth;
+      ctx.stroke();
+    });
+  }
+  ctx.fillStyle = palette === "dark" ? "#e8e8e8" : "#1a1a1a";  // theme.css --fg (no style read mid-render)
   for (let a = 0; a < levels; a++) {
-    for (let k = 0; k < props.n; k++) {
+    for (let k = 0; k < n; k++) {
       if (props.levels[a].weights[k] !== 0) ctx.fillRect(x(k) - 1.5, a * FV_ROW + FV_ROW / 2 - 1.5, 3, 3);
     }
   }
-  return drawn;
+  return edges.length;
 }
 
-export function createFlowView(container) {
-  const root = d3.select(container).append("section").attr("id", "flow").attr("class", "flow").attr("hidden", "");
+/** container: the focus panel; onToggle(): called when the reader opens or closes the panel (the
+ * flow is computed only while it is open, so a target selection stays cheap). */
+export function createFlowView(container, onToggle = () => {}) {
+  const panel = d3.select(container).append("details").attr("id", "flow-panel").attr("class", "panel flow-panel");
+  panel.append("summary").text("Flow across layers: where this target's information came from");
+  panel.on("toggle", () => onToggle());
+  const root = panel.append("section").attr("id", "flow").attr("class", "flow").attr("hidden", "");
   root.append("h3").attr("id", "flow-title");
   const legend = root.append("p").attr("class", "flow-legend");
   const mapHolder = root.append("div").attr("class", "flow-map");
@@ -98,9 +129,14 @@ export function createFlowView(container) {
     const pct = Number(slider.property("value"));
     shownPct.text(`${pct}%`);
     const width = Math.min(900, Math.max(240, last.props.n * 10));
-    graph.attr("data-edges", fvGraph(graph.node(), last.props, width, pct / 100));
+    graph.attr("data-edges", fvGraph(graph.node(), last.props, width, pct / 100, last.palette));
   }
   slider.on("input", drawGraph);
+
+  /** Is the panel open (the caller computes the flow only then)? */
+  function isOpen() {
+    return panel.property("open");
+  }
 
   function render(props, palette) {
     root.attr("hidden", props ? null : "");
@@ -116,5 +152,5 @@ export function createFlowView(container) {
     d3.select("#flow-map").attr("data-values", JSON.stringify(Array.from(props.values)));
     drawGraph();
   }
-  return { render };
+  return { render, isOpen };
 }

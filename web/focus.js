@@ -33,7 +33,10 @@ export function createFocus(container, handlers) {
   const listTitle = listHolder.append("h3");
   const list = listHolder.append("ol").attr("id", "topk");
   const grid = createHeatmap(gridHolder.node(), { canvasId: "focus-matrix", label: "target across layers" }, handlers);
-  root.append("div").attr("id", "sensitivity-holder").attr("class", "sensitivity-holder");  // sensitivity.js
+  const strip = root.append("details").attr("id", "sensitivity-panel").attr("class", "panel");  // sensitivity.js
+  strip.append("summary").text("Baseline sensitivity: these sources under every computed map");
+  strip.append("div").attr("id", "sensitivity-holder").attr("class", "sensitivity-holder");
+  strip.on("toggle", () => handlers.onToggle && handlers.onToggle());
 
   function render(props) {
     root.attr("hidden", props.target === null ? "" : null);

@@ -140,7 +140,7 @@ function startViewer() {
   const matrix = createHeatmap(document.getElementById("matrix-holder"),
     { canvasId: "matrix", label: "attribution matrix: rows are targets, columns are sources", clickRows: true }, hover("matrix"));
   const legend = createLegend(document.getElementById("legend-holder"));
-  const focus = createFocus(document.getElementById("focus-holder"), hover("focus"));
+  const focus = createFocus(document.getElementById("focus-holder"), { ...hover("focus"), onToggle: () => update({}, "none") });
   const embedLink = document.createElement("a");  // embed mode: the way out to the full viewer
   embedLink.id = "embed-open";
   embedLink.className = "embed-open";
@@ -148,7 +148,7 @@ function startViewer() {
   embedLink.rel = "noopener";
   embedLink.textContent = "open in the full viewer ↗";
   document.getElementById("matrix-section").prepend(embedLink);
-  const flowView = createFlowView(document.getElementById("focus"));
+  const flowView = createFlowView(document.getElementById("focus"), () => update({}, "none"));
   const compareHolder = document.createElement("div");
   compareHolder.id = "compare-holder";
   viz.insertBefore(compareHolder, document.getElementById("focus-holder"));
@@ -201,7 +201,8 @@ function startViewer() {
 
   function render(next, sample) {
     embedApply(next.embed, document.documentElement);
-    props = viewProps(next, sample, vizWidth, paletteOf(next.theme), window.innerHeight);
+    // window.innerHeight forces a layout of the changed page: read it only where it is used
+    props = viewProps(next, sample, vizWidth, paletteOf(next.theme), next.embed === 1 ? window.innerHeight : null);
     drawnWidth = vizWidth;
     controls.update(next, manifest, sample.choices);
     setText("#sentence", sample.payload.text);
@@ -212,19 +213,26 @@ function startViewer() {
     if (props.matrix) matrix.render(props.matrix);
     legend.render(props.legend);
     focus.render(props.focus);
-    compare.render(compareProps(next, sample), vizWidth, props.overview.palette);
-    headView.render(headsOf(next, sample), props.overview.palette);
-    flowView.render(flowProps(next, sample), props.overview.palette);
-    const strip = document.getElementById("sensitivity-holder");
-    const stripKey = JSON.stringify([next.sample, next.layer, next.target, next.norm, next.hideSelf, next.axis,
-      next.wordAgg, next.rankSelf, mapKeyOf(next), props.overview.palette]);
-    if (strip.dataset.key !== stripKey) {
-      renderSensitivity(strip, sensitivityTable(next, sample), props.overview.palette);
-      strip.dataset.key = stripKey;
-    }
     paper.render(next, sample);
     themeApply(next.theme, document.documentElement);
     embedLink.href = `${location.pathname}${formatHash({ ...next, embed: 0 })}`;
+  }
+
+  // The views around the main one (compare, heads, flow, sensitivity) draw in a task of their own
+  // after the main redraw, so no switch becomes one long task; setState resolves after both.
+  function renderSecondary(next, sample) {
+    const palette = props.overview.palette;
+    compare.render(compareProps(next, sample), vizWidth, palette);
+    headView.render(headsOf(next, sample), palette);
+    flowView.render(flowView.isOpen() ? flowProps(next, sample) : null, palette);
+    const strip = document.getElementById("sensitivity-holder");
+    const open = strip.parentNode.open;  // a closed <details>: computed when the reader opens it
+    const stripKey = JSON.stringify([next.sample, next.layer, next.target, next.norm, next.hideSelf, next.axis,
+      next.wordAgg, next.rankSelf, mapKeyOf(next), palette, open]);
+    if (strip.dataset.key !== stripKey) {
+      renderSensitivity(strip, open ? sensitivityTable(next, sample) : null, palette);
+      strip.dataset.key = stripKey;
+    }
   }
 
   async function apply(partial, history) {
@@ -245,6 +253,8 @@ function startViewer() {
     const previous = state;
     render(next, sample);
     state = next;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    renderSecondary(next, sample);
     tooltip.keepIf(formatHash(state));
     showNotice(repairNotice(asked, next, sample.choices));
     if (history === "push" && next.target !== null && (!previous || previous.target !== next.target)) {

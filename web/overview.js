@@ -44,7 +44,7 @@ function paintLarge(canvas, props, position) {
   paintCells(ctx, { values: props.matrices[position], rows: props.size, cols: props.size,
     scale: props.scales[position], palette: props.palette, hidden: props.hidden },
   { x: lay.left, y: lay.top, w: props.panel, h: props.panel });
-  const fg = getComputedStyle(canvas).color || "#1a1a1a";
+  const fg = props.palette === "dark" ? "#e8e8e8" : "#1a1a1a";  // theme.css --fg, without a style read
   ctx.fillStyle = fg;
   ctx.font = `${lay.font}px system-ui, sans-serif`;
   ctx.textBaseline = "middle";

@@ -4,7 +4,7 @@
 // whether a conclusion depends on the baseline. sensitivityTable is pure; renderSensitivity only
 // writes into its container (text via textContent).
 
-import { decodedMap, routeTitle } from "./view.js";
+import { routeTitle } from "./view.js";
 import { axisLayers } from "./words.js";
 import { normalizeLayer } from "./normalize.js";
 import { viewFlagOf } from "./viewModel.js";
@@ -21,9 +21,34 @@ function snMaps(choices) {
   ];
 }
 
+/** One stored layer of a map ([source][target] floats): from the decoded map when the viewer has
+ * it, else only that layer is decoded (the others wait for the idle warm-up), so a first target
+ * selection does not decode every map of the sample at once. */
+function snLayer(sample, key, position) {
+  if (sample.decoded.has(key)) return sample.decoded.get(key).layers[position];
+  if (!sample.snLayers) sample.snLayers = new Map();
+  const cacheKey = `${key}|${position}`;
+  if (!sample.snLayers.has(cacheKey)) {
+    const entry = sample.payload.maps[key];
+    const [, rows, cols] = entry.shape;
+    const binary = atob(entry.data);
+    const out = new Float32Array(rows * cols);
+    const start = 2 * position * rows * cols;
+    const scale = entry.scale[position];
+    for (let k = 0; k < out.length; k++) {
+      const lo = binary.charCodeAt(start + 2 * k);
+      const hi = binary.charCodeAt(start + 2 * k + 1);
+      const q = ((hi << 8) | lo) << 16 >> 16;  // int16 little-endian
+      out[k] = q === -32768 ? NaN : q * scale;
+    }
+    sample.snLayers.set(cacheKey, out);
+  }
+  return sample.snLayers.get(cacheKey);
+}
+
 /** One target's column (what it receives from each source) of one map at one layer, shown like the screen. */
 function snColumn(state, sample, key, position) {
-  const raw = decodedMap(sample, key).layers[position];
+  const raw = snLayer(sample, key, position);
   const axis = axisLayers([raw], sample.payload, state.axis || "token", state.wordAgg || "sum");
   const values = normalizeLayer(axis.layers[0], axis.n, state.norm || "raw", viewFlagOf(state.hideSelf));
   const column = new Float32Array(axis.n);

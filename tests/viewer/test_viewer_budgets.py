@@ -54,21 +54,26 @@ def test_budgets_hold_for_69_tokens_and_12_layers(viewer, site_url, record_prope
     assert all(duration <= 200 for duration in longtasks), longtasks
 
 
-def test_budgets_hold_with_the_compare_and_head_views_open(viewer, site_url, record_property):
-    """Issue 13: the same budgets with A | B | A−B and the head grid drawn on every switch."""
+def test_budgets_hold_with_the_compare_head_flow_and_sensitivity_views_open(viewer, site_url, record_property):
+    """Issue 13: the same budgets with A | B | A−B, the head grid, the flow and the sensitivity
+    strip drawn on every switch."""
     viewer.page.add_init_script(LONGTASKS)
     pin = "sample%3Dlong69%26route%3Dcomposed%26attBaseline%3Dzero%26mlpBaseline%3Dzero%26layer%3D5"
     viewer.open(site_url + f"index.html#sample=long69&target=30&route=direct&layer=5&pin={pin}&head=all&attBaseline=zero")
     page = viewer.page
     page.wait_for_selector("#head-0")
+    page.click("#flow-panel summary")  # flow across layers and the sensitivity strip open too
+    page.click("#sensitivity-panel summary")
+    page.wait_for_selector("#flow-map[data-values]")
+    page.wait_for_selector("#sensitivity")
     first = page.evaluate("() => performance.measure('first', 'ligsite:data:long69', 'ligsite:render').duration")
     switches = [(sel, value) for sel, value in SWITCHES if sel != "#sample"]
     timings = {f"{sel}={value}": page.evaluate(TIME_CHANGE, [sel, value]) for sel, value in switches}
     elements = page.evaluate("() => document.querySelectorAll('#viz *').length")
     longtasks = page.evaluate("() => window.__longtasks")
-    assert page.is_visible("#compare-section") and page.is_visible("#heads-grid")
+    assert page.is_visible("#compare-section") and page.is_visible("#heads-grid") and page.is_visible("#flow-graph")
     record_property("budgets_views", {"first_ms": first, "switch_ms": timings, "elements": elements, "longtasks": longtasks})
-    print(f"\nwith compare + heads: first render {first:.0f} ms; switches {({k: round(v) for k, v in timings.items()})}; "
+    print(f"\nwith compare, heads, flow, sensitivity: first render {first:.0f} ms; switches {({k: round(v) for k, v in timings.items()})}; "
           f"{elements} elements; long tasks {longtasks}")
     assert first <= 1000
     assert max(timings.values()) <= 300, timings

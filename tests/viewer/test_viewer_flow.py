@@ -44,6 +44,9 @@ def test_the_flow_map_is_the_product_of_the_per_layer_shares(viewer, paper_site,
     url, payload = paper_site
     viewer.open(url + f"index.html#sample=paper&{fragment}")
     page = viewer.page
+    assert page.is_hidden("#flow")  # computed only once the reader opens the panel
+    page.click("#flow-panel summary")
+    page.wait_for_selector("#flow-map[data-values]")
     got = np.array(json.loads(page.get_attribute("#flow-map", "data-values")), dtype=np.float64)
     ref = _flow(payload, key, target, top, word)
     assert got.shape == (ref.size,)
@@ -58,4 +61,4 @@ def test_the_flow_map_is_the_product_of_the_per_layer_shares(viewer, paper_site,
 def test_the_flow_panel_waits_for_a_target(viewer, paper_site):
     url, _ = paper_site
     viewer.open(url + f"index.html#sample=paper&layer={N_LAYERS - 1}")
-    assert viewer.page.is_hidden("#flow")
+    assert viewer.page.is_hidden("#focus") and viewer.page.is_hidden("#flow")

@@ -15,6 +15,9 @@ def test_the_strip_lists_every_computed_map_with_the_datas_values(viewer, paper_
     url, payload = paper_site
     viewer.open(url + "index.html#sample=paper&layer=2&target=3&norm=share&rankSelf=0")
     page = viewer.page
+    assert page.locator("#sensitivity").count() == 0  # computed only once the reader opens it
+    page.click("#sensitivity-panel summary")
+    page.wait_for_selector("#sensitivity")
     keys = page.eval_on_selector_all("#sensitivity thead th[data-key]", "ths => ths.map((t) => t.dataset.key)")
     assert sorted(keys) == sorted(payload["maps"])  # every computed baseline, none left out
     assert page.get_attribute("#sensitivity thead th.is-current", "data-key") == "direct:zero"
