@@ -13,6 +13,7 @@ import { createFocus } from "./focus.js";
 import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
+import { figureSpecOf } from "./figureSpec.js";
 import { targetOnAxis } from "./words.js";
 import { themeApply, embedApply } from "./theme.js";
 import { compareProps } from "./compare.js";
@@ -302,6 +303,7 @@ function startViewer() {
     exportSVG: (options = {}) => paperSVG(state, samples.get(state.sample), options),
     exportPNG: (scale = 2) => paperPNG(state, samples.get(state.sample), scale),
     exportCSV: () => paperCSV(state, samples.get(state.sample)),
+    figureSpec: () => figureSpecOf(state),
   };
 }
 

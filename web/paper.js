@@ -9,6 +9,7 @@ import { downloadFile, exportFileName } from "./download.js";
 import { shownMap } from "./shown.js";
 import { decodedMap, layerScales } from "./view.js";
 import { mapKeyOf } from "./options.js";
+import { figureSpecOf } from "./figureSpec.js";
 
 /** The shown map of a state and the stored position of its current layer (last one for "all"). */
 function paperShown(state, sample) {
@@ -67,6 +68,13 @@ export function createPaperTools(opts) {
       if (kind === "svg") downloadFile(exportFileName(state, "svg"), paperSVG(state, sample), "image/svg+xml");
       if (kind === "csv") downloadFile(exportFileName(state, "csv"), paperCSV(state, sample), "text/csv");
       if (kind === "png") downloadFile(exportFileName(state, "png"), await paperPNG(state, sample, 2), "image/png", true);
+      if (kind === "spec") {  // copy figure spec: onto the clipboard, else shown to copy by hand
+        const spec = figureSpecOf(state);
+        const status = document.getElementById("status");
+        const show = () => { status.textContent = spec; };
+        if (navigator.clipboard) navigator.clipboard.writeText(spec).then(() => { status.textContent = "Figure spec copied (paste it into figures.toml)."; }, show);
+        else show();
+      }
     },
   };
   const controls = createViewControls(opts.form, opts.holder, opts.before, handlers);

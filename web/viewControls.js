@@ -73,7 +73,7 @@ export function createViewControls(form, holder, before, handlers) {
   const scale = vcSelect(group, "scale", "Colour range", VC_SCALES, (v) => handlers.onChange({ scale: v }));
   const theme = vcSelect(group, "theme", "Theme", VC_THEMES, (v) => handlers.onChange({ theme: v }));
   const exports = form.append("div").attr("class", "export-buttons").attr("role", "group").attr("aria-label", "export");
-  for (const [kind, text] of [["svg", "SVG"], ["png", "PNG 2×"], ["csv", "CSV"]]) {
+  for (const [kind, text] of [["svg", "SVG"], ["png", "PNG 2×"], ["csv", "CSV"], ["spec", "figure spec"]]) {
     exports.append("button").attr("type", "button").attr("id", `export-${kind}`)
       .attr("aria-label", `export the current view as ${text}`).text(`⤓ ${text}`)
       .on("click", () => handlers.onExport(kind));
