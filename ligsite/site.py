@@ -71,6 +71,7 @@ class SiteMeta:
     analysis: str | None = None  # relative link to the corpus analysis page (`ligsite analyze`), shown in the header
     # the viewer's first view on this site (state keys, e.g. {"norm": "share-noself"}); links keep their own
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    citation: str = ""  # how to cite the work the site shows; the viewer's "How to read this" panel
 
 
 def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bool = False,
@@ -166,7 +167,8 @@ def build_manifest(payloads: list[dict], meta: SiteMeta) -> dict[str, Any]:
                 "file": f"data/{p['id']}.json"} | _head_files(p) for p in payloads]
     return {"schema": SCHEMA, "title": meta.title, "description": meta.description,
             "provenance": _provenance(meta, payloads), "samples": samples,
-            "routes": dict(meta.routes) or offered_routes(payloads)} | ({"defaults": dict(meta.defaults)} if meta.defaults else {})
+            "routes": dict(meta.routes) or offered_routes(payloads)} | ({"defaults": dict(meta.defaults)} if meta.defaults else {}) \
+        | ({"citation": meta.citation} if meta.citation else {})
 
 
 def _head_files(payload: dict) -> dict[str, Any]:

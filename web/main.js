@@ -14,6 +14,7 @@ import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
 import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
 import { figureSpecOf } from "./figureSpec.js";
+import { createGlossary } from "./glossary.js";
 import { targetOnAxis } from "./words.js";
 import { themeApply, embedApply } from "./theme.js";
 import { compareProps } from "./compare.js";
@@ -149,6 +150,7 @@ function startViewer() {
   embedLink.rel = "noopener";
   embedLink.textContent = "open in the full viewer ↗";
   document.getElementById("matrix-section").prepend(embedLink);
+  createGlossary(document.getElementById("viewer"), manifest);
   const flowView = createFlowView(document.getElementById("focus"), () => update({}, "none"));
   const compareHolder = document.createElement("div");
   compareHolder.id = "compare-holder";

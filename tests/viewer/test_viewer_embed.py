@@ -8,6 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from jsunit import served
+from ligsite.site import SiteMeta, render_site
+
+from papersite import paper_payload, paper_site  # noqa: F401
 from reference import checksum, display_matrix
 
 pytestmark = pytest.mark.slow
@@ -39,3 +43,20 @@ def test_an_embed_page_has_no_controls_and_fits_a_640_by_480_iframe(viewer, fake
     assert inner.get_attribute("#matrix", "data-checksum") == checksum([expected])
     box = inner.evaluate("() => document.querySelector('#matrix').getBoundingClientRect().bottom")
     assert box <= 480
+
+
+def test_how_to_read_this_names_every_route_and_baseline_and_cites_the_site(viewer, paper_site, tmp_path):
+    url, _ = paper_site
+    viewer.open(url + "index.html#sample=paper&layer=1")
+    page = viewer.page
+    page.click("#how-to-read summary")
+    terms = page.eval_on_selector_all("#how-to-read dt", "dts => dts.map((d) => d.textContent)")
+    for term in ("direct z→z", "composed ATT × MLP", "zero", "ITB (self input token)", "ITB-zeroRatio",
+                 "ITB-mapRatio", "ATTITBa=0", "share", "completeness"):
+        assert term in terms, term
+    assert page.locator("#citation").count() == 0  # no citation in this site's manifest
+    render_site([paper_payload()], tmp_path / "site", SiteMeta(title="c", citation="@article{x, title={<b>LIG</b>}}"))
+    with served(tmp_path / "site") as site:
+        page.goto(site + "index.html")
+        page.evaluate("() => window.ligsite.ready")
+        assert page.text_content("#citation") == "@article{x, title={<b>LIG</b>}}"  # as text, not markup
