@@ -44,6 +44,7 @@ def explain(
     device: str = "auto",
     dtype: str = "float32",
     tolerance: float = TOLERANCE,
+    weights_dtype: str = "auto",
 ) -> Explanation:
     """LIG attributions of ``text`` (see METHOD.md); ``model`` may be an id, a folder or an adapter.
 
@@ -55,7 +56,7 @@ def explain(
     _check_text(text)
     _check_settings(steps, quadrature, tolerance)
     torch_dtype = arithmetic_dtype(dtype)
-    adapter = model if isinstance(model, HFAdapter) else load(str(model), device, torch_dtype)
+    adapter = model if isinstance(model, HFAdapter) else load(str(model), device, torch_dtype, weights_dtype)
     wanted = _granularities(granularity, adapter)
     requested = _baselines(baselines, wanted)
     tokens = adapter.tokenize(text)
@@ -72,6 +73,7 @@ def explain(
         model_identity=adapter.identity, model_type=adapter.model_type, n_heads=adapter.n_heads,
         layers=layer_list, targets=target_list, steps=steps if steps == "auto" else int(steps),
         quadrature=quadrature, dtype=str(torch_dtype).removeprefix("torch."),
+        weights_dtype=str(next(adapter.model.parameters()).dtype).removeprefix("torch."),
         tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
         ligsite_version=__version__,
     )

@@ -70,6 +70,7 @@ class Explanation:
     baselines: dict[str, list[str]]  # requested, per granularity
     runs: dict[str, Run]  # key "<granularity>:<raw baseline>"
     self_probs: np.ndarray | None = None  # attention prob j -> j on the real input [nL, H, T]
+    weights_dtype: str = "float32"  # the model forward's dtype (IG runs in ``dtype``)
     warnings: list[str] = field(default_factory=list)
     ligsite_version: str = "0.1.0"
 
@@ -133,7 +134,7 @@ class Explanation:
             "model": {"name": self.model, "identity": self.model_identity,
                       "type": self.model_type, "n_heads": self.n_heads},
             "settings": {"steps": self.steps, "quadrature": self.quadrature, "dtype": self.dtype,
-                         "tolerance": self.tolerance},
+                         "weights_dtype": self.weights_dtype, "tolerance": self.tolerance},
             "layers": self.layers, "targets": self.targets, "baselines": self.baselines,
             "axes": AXES,
             "runs": {key: {"scores": _list(r.scores), "value": _list(r.value),
@@ -166,6 +167,7 @@ class Explanation:
             baselines=doc["baselines"], runs=runs,
             self_probs=None if doc["self_probs"] is None else _array(doc["self_probs"]),
             warnings=doc["warnings"], ligsite_version=doc["ligsite"],
+            weights_dtype=settings.get("weights_dtype", "float32"),  # files before it was recorded
         )
 
     @classmethod

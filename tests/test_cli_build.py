@@ -129,13 +129,15 @@ def test_a_sample_too_long_for_the_model_fails_alone_and_the_others_stay_cached(
 
 
 def test_a_block_only_model_gets_the_direct_route_only(project: Path, tiny_model_dir) -> None:
-    result = ligsite("build", "samples.txt", "-o", "site", "--model", str(tiny_model_dir("mpnet")), "--steps", "4")
+    result = ligsite("build", "samples.txt", "-o", "site", "--model", str(tiny_model_dir("mamba")), "--steps", "4")
     assert result.exit_code == 0, result.output
     manifest = orjson.loads((project / "site/data/manifest.json").read_bytes())
     assert manifest["routes"] == {"direct": ["zero", "self_input_token", "itb_zero_ratio"], "composed": []}
     payload = orjson.loads((project / f"site/data/{text_id(SENTENCES[0])}.json").read_bytes())
     assert sorted(payload["maps"]) == ["direct:itb_zero_ratio", "direct:self_input_token", "direct:zero"]
     assert payload["l2"] == {} and sorted(payload["completeness"]) == ["layer:itb_zero_ratio", "layer:self_input_token", "layer:zero"]
+    assert payload["n_heads"] == 0 and not (project / "site/data/heads").exists()  # Mamba: no head axis anywhere
+    assert all("heads" not in entry for entry in manifest["samples"])
 
 
 BAD_FILES = {

@@ -41,7 +41,8 @@ def test_explain_prints_the_explanation_json_to_stdout(tiny_model_dir):
     assert doc["schema"] == 1 and doc["layers"] == [1] and doc["targets"] == [1, 2]
     assert set(doc["runs"]) == {"layer:zero", "att:zero", "att:self_input_token"}
     assert doc["baselines"] == {"att": ["itb_zero_ratio"], "layer": ["zero"]}
-    assert doc["settings"] == {"steps": 4, "quadrature": "gauss-legendre", "dtype": "float64", "tolerance": 0.02}
+    assert doc["settings"] == {"steps": 4, "quadrature": "gauss-legendre", "dtype": "float64",
+                               "weights_dtype": "float64", "tolerance": 0.02}
 
 
 def test_explain_writes_a_file_with_out(tiny_model_dir, tmp_path):
@@ -67,10 +68,10 @@ def test_explain_errors_are_one_red_line(tiny_model_dir, args, message):
 
 
 def test_boundaries_prints_family_and_granularities(tiny_model_dir):
-    result = runner.invoke(app, ["boundaries", str(tiny_model_dir("mpnet"))])
+    result = runner.invoke(app, ["boundaries", str(tiny_model_dir("mamba"))])
     assert result.exit_code == 0, result.output
     info = orjson.loads(result.stdout)
-    assert info["family"] == "mpnet" and info["granularities"] == ["layer"]
+    assert info["family"] == "mamba" and info["granularities"] == ["layer"] and info["n_heads"] == 0
 
 
 def test_boundaries_with_load_weights_adds_the_identity(tiny_model_dir):

@@ -46,6 +46,12 @@ import torch
 FAMILIES = ("bert", "roberta", "electra", "distilbert", "gpt2", "mpnet", "modernbert", "deberta-v2")
 DECODER_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3")
 PRENORM_FAMILIES = ("gpt2",) + DECODER_FAMILIES + ("modernbert",)
+# issue 10 (MiniLM's tokenizer, like FAMILIES): ALBERT (embedding 16 -> hidden 32, one shared
+# layer), Switch (T5 encoder-decoder checkpoint, 4 experts, every block sparse, relative bias
+# 8 buckets up to distance 16), Mamba (state 8, conv 4, expand 2), DeBERTa v1 (relative attention
+# c2p|p2c, no talking heads)
+OTHER_FAMILIES = ("albert", "switch_transformers", "mamba", "deberta")
+SWITCH_EXPERTS = 4
 TOKENIZER_KINDS = ("minilm", "bytelevel", "bytelevel_bos", "metaspace_bos")
 VOCAB = 30522
 HIDDEN, HEADS, FFN, POSITIONS = 32, 4, 64, 128
@@ -196,6 +202,21 @@ def tiny_config(family: str, n_layers: int = 2, vocab_size: int | None = None, s
     if family == "deberta-v2":  # relative attention both ways (c2p, p2c), no absolute positions
         return tf.DebertaV2Config(**common, max_position_embeddings=POSITIONS, relative_attention=True,
                                   position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False)
+    if family == "albert":  # embedding_size != hidden_size: z(0) is after embedding_hidden_mapping_in
+        return tf.AlbertConfig(**common, embedding_size=16, max_position_embeddings=POSITIONS, hidden_act="gelu_new")
+    if family == "deberta":  # v1 with relative attention both ways
+        return tf.DebertaConfig(**common, max_position_embeddings=POSITIONS, relative_attention=True,
+                                max_relative_positions=16, pos_att_type=["c2p", "p2c"], position_biased_input=False)
+    if family == "switch_transformers":  # T5 encoder-decoder; the encoder stack is what ligsite reads
+        return tf.SwitchTransformersConfig(vocab_size=vocab, d_model=HIDDEN, d_kv=HIDDEN // HEADS, d_ff=FFN,
+                                           num_layers=n_layers, num_decoder_layers=1, num_heads=HEADS,
+                                           num_experts=SWITCH_EXPERTS, encoder_sparse_step=1, decoder_sparse_step=1,
+                                           expert_capacity=POSITIONS, relative_attention_num_buckets=8,
+                                           relative_attention_max_distance=16, pad_token_id=0,
+                                           eos_token_id=102, decoder_start_token_id=0)
+    if family == "mamba":
+        return tf.MambaConfig(vocab_size=vocab, hidden_size=HIDDEN, state_size=8, num_hidden_layers=n_layers,
+                              expand=2, conv_kernel=4, pad_token_id=0, bos_token_id=101, eos_token_id=102)
     if family == "distilbert":
         return tf.DistilBertConfig(vocab_size=vocab, dim=HIDDEN, n_layers=n_layers, n_heads=HEADS,
                                    hidden_dim=FFN, max_position_embeddings=POSITIONS, activation="gelu")
@@ -208,7 +229,7 @@ def tiny_config(family: str, n_layers: int = 2, vocab_size: int | None = None, s
         return tf.ModernBertConfig(**common, max_position_embeddings=POSITIONS, pad_token_id=0,
                                    bos_token_id=101, eos_token_id=102, cls_token_id=101,
                                    sep_token_id=102, global_attn_every_n_layers=2, local_attention=8)
-    raise ValueError(f"no tiny config for family {family!r}; choose one of {FAMILIES + DECODER_FAMILIES}")
+    raise ValueError(f"no tiny config for family {family!r}; choose one of {FAMILIES + DECODER_FAMILIES + OTHER_FAMILIES}")
 
 
 def _alternating(n_layers: int) -> list[str]:

@@ -26,6 +26,14 @@ DEFAULT_MEMORY_BYTES = 768 * 2**20
 ACTIVATION_FACTOR = 12  # bytes of autograd state per input element, relative to the input itself
 
 
+def memory_budget(device: torch.device) -> int:
+    """Bytes one batched IG call may use: a quarter of a GPU's free memory, else a fixed 768 MiB."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(DEFAULT_MEMORY_BYTES, free // 4)
+    return DEFAULT_MEMORY_BYTES
+
+
 @dataclass
 class IGResult:
     """Attributions per input (shapes of ``end``, ``[B, ...]``) and ``L`` at α = 1 (``[B, *E]``)."""
@@ -49,7 +57,7 @@ def integrate(
     nodes: np.ndarray,
     weights: np.ndarray,
     context: Sequence[Tensor] = (),
-    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+    memory_bytes: int | None = None,
 ) -> IGResult:
     """Integrated gradients of ``L`` along start -> end for every batch row at once.
 
@@ -57,6 +65,7 @@ def integrate(
     parts of a boundary function held fixed, e.g. the residual row or the target positions.
     """
     start, end, context = tuple(start), tuple(end), tuple(context)
+    memory_bytes = memory_budget(end[0].device) if memory_bytes is None else memory_bytes
     batch = end[0].shape[0]
     per_row = sum(x[0].numel() * x.element_size() for x in end) * len(nodes) * ACTIVATION_FACTOR
     chunk = max(1, min(batch, memory_bytes // max(per_row, 1)))

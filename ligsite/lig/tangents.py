@@ -29,10 +29,9 @@ from torch import Tensor
 from torch.func import jvp
 
 from ligsite.errors import InputError
-from ligsite.lig.ig import integrate_gated
+from ligsite.lig.ig import integrate_gated, memory_budget
 from ligsite.models.base import Block
 
-MEMORY_BYTES = 512 * 2**20
 Rows = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]  # q, k, v and their tangents
 
 
@@ -51,7 +50,7 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     order = torch.argsort(targets)
     scores = torch.zeros((len(targets), t) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
     value = torch.zeros((len(targets),) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
-    for chunk in _chunks(order, targets, block, t, len(alpha), z.element_size(), baseline):
+    for chunk in _chunks(order, block, t, len(alpha), z.element_size(), baseline, memory_budget(z.device)):
         part = targets[chunk]  # ascending
         keys = int(part[-1]) + 1 if block.causal else t  # rows a causal chunk can see
         pieces = None if shared is not None else _itb_pieces(block, z[:keys], part)
@@ -182,9 +181,13 @@ def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Te
     return (scores if heads else scores.sum(-1)), result.value
 
 
-def _chunks(order: Tensor, targets: Tensor, block: Block, t: int, m: int, itemsize: int, baseline: str):
-    """Index chunks of ``order`` (targets sorted by position) that fit the memory budget."""
+def _chunks(order: Tensor, block: Block, t: int, m: int, itemsize: int, baseline: str, budget: int):
+    """Index chunks of ``order`` (targets sorted by position) that fit ``budget`` bytes.
+
+    Per target: the [n, T, H] score tables and gates (with their autograd state), and on the
+    ITB path the per-pair rows [n, T, H, d] x 6 when the block has no closed form.
+    """
     h, d, width = block.n_heads, block.head_dim, block.hidden_size
     per_target = m * t * (h * (12 + (0 if baseline == "zero" else 6 * d)) + (0 if baseline == "zero" else 3 * width))
-    size = max(1, MEMORY_BYTES // max(per_target * itemsize * 3, 1))
+    size = max(1, budget // max(per_target * itemsize * 3, 1))
     return [order[lo : lo + size] for lo in range(0, len(order), size)]

@@ -12,14 +12,19 @@ from torch import Tensor
 
 
 def attend(
-    q: Tensor, k: Tensor, v: Tensor, positions: Tensor, scale: float, causal: bool
+    q: Tensor, k: Tensor, v: Tensor, positions: Tensor, scale: float, causal: bool,
+    bias: Tensor | None = None,
 ) -> Tensor:
     """Per-head context of queries q [..., Q, H, d] over keys/values k, v [..., T, H, d].
 
     ``positions`` [..., Q] are the queries' token positions: with ``causal`` keys after a
-    query's position get -inf (probability exactly 0, gradient exactly 0). Returns [..., Q, H, d].
+    query's position get -inf (probability exactly 0, gradient exactly 0). ``bias`` [H, T, T]
+    (query position, key), e.g. MPNet's relative position bias, is added to the scaled scores
+    like a mask: a constant of the block. Returns [..., Q, H, d].
     """
     scores = torch.einsum("...qhd,...khd->...hqk", q, k) * scale  # [..., H, Q, T]
+    if bias is not None:
+        scores = scores + position_rows(bias, positions, k.shape[-3])
     if causal:
         keys = torch.arange(k.shape[-3], device=k.device)  # [T]
         after = keys > positions.to(k.device)[..., :, None]  # [..., Q, T]
@@ -32,3 +37,9 @@ def all_positions(z: Tensor) -> Tensor:
     """Positions 0..T-1 for every row of z [..., T, D], broadcast to [..., T]."""
     t = z.shape[-2]
     return torch.arange(t, device=z.device).expand(*z.shape[:-2], t)
+
+
+def position_rows(bias: Tensor, positions: Tensor, keys: int) -> Tensor:
+    """The rows of a [H, T, T] bias at query ``positions`` [..., Q]: [..., H, Q, keys]."""
+    rows = bias.to(positions.device)[:, positions, :keys]  # [H, ..., Q, keys]
+    return rows.movedim(0, -3)

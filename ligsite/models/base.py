@@ -17,7 +17,14 @@ so that, for target j,
     LAYER_j(z)  = finish(flatten(ATT_j(z)), z_j)
 
 ``positions`` are the query rows' token positions; a causal block masks keys after them, so a
-block is causal even when called on its own. When ``affine_project`` is true (post-LN encoders)
+block is causal even when called on its own.
+
+``attend`` must be exactly ``softmax_i(f(scale · q_j·k_i) + bias_ji + mask_ji) v_i`` per head: it
+may read q and k only through their per-head dot products (f: the identity or a soft cap; bias
+and mask depend on the positions only, e.g. a relative position bias captured from the real
+call), and it must be linear in v. The fast paths rely on it: they pass lifted 2-d queries and
+keys with the same dot products, and one-hot values to read the probabilities off
+(tests/lig/test_route_contracts.py checks every full-granularity adapter). When ``affine_project`` is true (post-LN encoders)
 q, k, v are affine in z, which lets the engine project the two ends of a straight path and
 interpolate instead of projecting every node (METHOD.md, "Cost").
 

@@ -41,17 +41,19 @@ class PostLNBlock:
     granularities = GRANULARITIES
     affine_project = True
 
-    def __init__(self, index: int, pieces: PostLNPieces, n_heads: int, head_dim: int, causal: bool = False):
+    def __init__(self, index: int, pieces: PostLNPieces, n_heads: int, head_dim: int, causal: bool = False,
+                 bias: Tensor | None = None):
         self.index, self.pieces, self.causal = index, pieces, causal
         self.n_heads, self.head_dim = n_heads, head_dim
         self.hidden_size = pieces.ln1.weight.shape[-1]
+        self.bias = bias  # [H, T, T] added to the scaled scores (MPNet's relative positions), or None
 
     def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         p, shape = self.pieces, (self.n_heads, self.head_dim)
         return tuple(lin(z).unflatten(-1, shape) for lin in (p.query, p.key, p.value))  # 3 x [..., T, H, d]
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
-        return attend(q, k, v, positions, self.pieces.scale, self.causal)  # [..., Q, H, d]
+        return attend(q, k, v, positions, self.pieces.scale, self.causal, self.bias)  # [..., Q, H, d]
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         p = self.pieces

@@ -1,9 +1,12 @@
-"""Block-only families (MPNet, DeBERTa): LAYER through the block's own forward.
+"""Block-only families (DeBERTa; Mamba in mamba.py): LAYER through the block's own forward.
 
 The layer module is replayed with the arguments the model passed it during the real forward
 (captured by a forward pre-hook): the attention mask, relative position bias or rotary tables
-depend only on the sentence, so only ``hidden_states`` is swapped. Leading axes of z are
-flattened into the batch axis; captured tensors with batch 1 broadcast over it.
+depend only on the sentence, so only ``hidden_states`` is swapped. Only what the block needs
+is replayed: tensors, tuples of tensors and plain values; cache objects (and their keywords) are
+dropped, and the recorded forward itself runs with ``use_cache=False``, so no replay reads or
+grows a cache. Leading axes of z are flattened into the batch axis; captured tensors with
+batch 1 broadcast over it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ class ReplayBlock:
     def __init__(self, index: int, module: nn.Module, call: tuple[tuple, dict], dims: tuple[int, int, int]):
         self.index, self.module = index, module
         self.n_heads, self.head_dim, self.hidden_size = dims
-        self._args, self._kwargs = call
+        args, kwargs = call
+        self._args = tuple(a if _replayable(a) else None for a in args)  # positions kept
+        self._kwargs = {k: v for k, v in kwargs.items() if k not in CACHE_KEYWORDS and _replayable(v)}
 
     def layer(self, z: Tensor) -> Tensor:
         t, d = z.shape[-2:]
@@ -49,6 +54,17 @@ class ReplayBlock:
     attend = finish = project
 
 
+CACHE_KEYWORDS = ("use_cache", "past_key_value", "past_key_values", "cache", "cache_params", "layer_past",
+                  "output_attentions")
+
+
+def _replayable(value: Any) -> bool:
+    """Tensors, tuples of tensors and plain values; not cache objects or other model state."""
+    if isinstance(value, tuple):
+        return all(_replayable(v) for v in value)
+    return value is None or isinstance(value, (Tensor, bool, int, float, str))
+
+
 def _to(value: Any, dtype: torch.dtype, device: torch.device) -> Any:
     """Captured arguments in the block's dtype/device (floating tensors only; tuples kept)."""
     if isinstance(value, Tensor):
@@ -62,19 +78,12 @@ class BlockOnlyAdapter(HFAdapter):
     """Base of the replayed families; needs one ``forward`` before ``block``."""
 
     granularities = ("layer",)
+    forward_kwargs = {"use_cache": False}
 
     def make_block(self, module: nn.Module, index: int) -> ReplayBlock:
         if index not in self._calls:
             raise InputError(f"block {index} of {self.name} is replayed from a real forward: call forward() first")
         return ReplayBlock(index, module, self._calls[index], (self.n_heads, self.head_dim, self.hidden_size))
-
-
-class MPNetAdapter(BlockOnlyAdapter):
-    family = "mpnet"
-    position_offset = True
-
-    def layers(self) -> Sequence[nn.Module]:
-        return self.model.encoder.layer
 
 
 class DebertaAdapter(BlockOnlyAdapter):

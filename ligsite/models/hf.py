@@ -38,6 +38,7 @@ class HFAdapter:
     family: ClassVar[str]
     granularities: ClassVar[tuple[str, ...]] = ("att", "mlp", "layer")
     position_offset: ClassVar[bool] = False  # RoBERTa-style positions start after padding_idx
+    forward_kwargs: ClassVar[dict] = {}  # extra arguments of the recorded forward (e.g. use_cache=False)
 
     def __init__(self, model: nn.Module, tokenizer, name: str, identity: str, dtype: torch.dtype):
         self.model = model.eval().requires_grad_(False)
@@ -95,7 +96,7 @@ class HFAdapter:
         layers = list(self.layers())
         attention = [self.attention_module(layer) for layer in layers]
         with torch.no_grad(), recording(layers, attention) as rec:
-            self.model(input_ids=ids)
+            self.model(input_ids=ids, **self.forward_kwargs)
         self._calls = rec.calls
         n = len(layers)
 

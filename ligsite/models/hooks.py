@@ -44,35 +44,62 @@ def recording(
     rec = Recording()
     handles = []
     try:
-        for index, layer in enumerate(layers):
-            handles.append(layer.register_forward_pre_hook(_pre(rec, index), with_kwargs=True))
-            handles.append(layer.register_forward_hook(_post(rec, index)))
-        for index, module in enumerate(attention):
-            if module is not None:
-                handles.append(module.register_forward_hook(_probs(rec, index)))
+        for module, indices in _occurrences(layers).values():
+            order = _CallOrder(indices)
+            handles.append(module.register_forward_pre_hook(_pre(rec, order), with_kwargs=True))
+            handles.append(module.register_forward_hook(_post(rec, order)))
+        for module, indices in _occurrences(attention).values():
+            handles.append(module.register_forward_hook(_probs(rec, _CallOrder(indices))))
         yield rec
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _pre(rec: Recording, index: int):
+class _CallOrder:
+    """Which block a module's n-th call is: a module shared by several blocks (ALBERT's one
+    layer) is called once per block, in order, so its k-th call belongs to its k-th index."""
+
+    def __init__(self, indices: list[int]):
+        self.indices, self.calls = indices, 0
+
+    def current(self) -> int:
+        return self.indices[min(self.calls, len(self.indices) - 1)]
+
+    def advance(self) -> int:
+        index = self.current()
+        self.calls += 1
+        return index
+
+
+def _occurrences(modules: Sequence[nn.Module | None]) -> dict[int, tuple[nn.Module, list[int]]]:
+    """id(module) -> (module, the block indices it occupies), None entries skipped."""
+    found: dict[int, tuple[nn.Module, list[int]]] = {}
+    for index, module in enumerate(modules):
+        if module is not None:
+            found.setdefault(id(module), (module, []))[1].append(index)
+    return found
+
+
+def _pre(rec: Recording, order: _CallOrder):
     def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        index = order.current()
         rec.z[index] = hidden_states_arg(args, kwargs).detach()
         rec.calls[index] = (args, dict(kwargs))
 
     return hook
 
 
-def _post(rec: Recording, index: int):
+def _post(rec: Recording, order: _CallOrder):
     def hook(module: nn.Module, args: tuple, output: Any) -> None:
-        rec.z_next[index] = first_tensor(output).detach()
+        rec.z_next[order.advance()] = first_tensor(output).detach()
 
     return hook
 
 
-def _probs(rec: Recording, index: int):
+def _probs(rec: Recording, order: _CallOrder):
     def hook(module: nn.Module, args: tuple, output: Any) -> None:
+        index = order.advance()
         if isinstance(output, (tuple, list)) and len(output) > 1 and output[1] is not None:
             rec.attention[index] = output[1].detach()
 

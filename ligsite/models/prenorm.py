@@ -207,17 +207,54 @@ class PreNormBlock:
 
     def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q, k, v [..., T, H, d] of rows z [..., T, D] at positions 0..T-1 (key/value heads repeated)."""
+        q, k, v = self.parts.qkv(self._n1(z))  # [..., T, H, d], [..., T, H_kv, d] x2
+        return self._place(self._qn(q), self._kn(k), v)
+
+    def _place(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """RoPE at the rows' positions, then key/value heads repeated per query head."""
+        return self._rotate(q), self._repeat(self._rotate(k)), self._repeat(v)
+
+    def _rotate(self, x: Tensor) -> Tensor:
+        """RoPE of x [..., T, heads, d] at positions 0..T-1 (identity without rotary tables)."""
+        if self.rotary is None:
+            return x
+        cos, sin = (r[: x.shape[-3]].unsqueeze(-2) for r in self.rotary)  # [T, 1, d]
+        return x * cos + rotate_half(x) * sin
+
+    def _repeat(self, x: Tensor) -> Tensor:
+        """Key/value heads [..., H_kv, d] -> one per query head [..., H, d] (query head h reads h // group)."""
+        group = self.parts.n_heads // self.parts.n_kv_heads
+        return x.repeat_interleave(group, -2) if group > 1 else x
+
+    def itb_pieces(self, z: Tensor, targets: Tensor) -> ItbPieces | None:
+        """The keys and values on the rows ``z_j + α (z_i − z_j)`` of targets j, in closed form.
+
+        For a "normalise, then affine" row map (METHOD.md, "Cost"), ``R(x) = A(x) / σ(x) + R₀``
+        with ``A = W(γ ⊙ C x)`` linear in x and ``σ(α)²`` a quadratic in α from the Gram matrix
+        of the centred rows z [T, D]; RoPE is linear and passes through. So every row is projected
+        once. None when the map is not of that form (q/k norms, no input norm): take JVPs instead.
+        """
         p = self.parts
-        q, k, v = p.qkv(self._n1(z))  # [..., T, H, d], [..., T, H_kv, d] x2
-        q, k = self._qn(q), self._kn(k)
-        if self.rotary is not None:
-            t = z.shape[-2]
-            cos, sin = (x[:t].unsqueeze(-2) for x in self.rotary)  # [T, 1, d]
-            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-        group = p.n_heads // p.n_kv_heads
-        if group > 1:  # grouped-query attention: query head h reads key/value head h // group
-            k, v = k.repeat_interleave(group, -2), v.repeat_interleave(group, -2)
-        return q, k, v
+        if p.q_norm is not None or p.k_norm is not None or norm_eps(p.norm1) is None:
+            return None
+        centred = isinstance(p.norm1, nn.LayerNorm)
+        gamma = p.norm1.weight + 1.0 if p.unit_offset else p.norm1.weight  # [D]
+        beta = p.norm1.bias if centred and p.norm1.bias is not None else torch.zeros_like(gamma)
+        c = z - z.mean(-1, keepdim=True) if centred else z  # [T, D]
+        offset = p.qkv(beta)  # R₀: q [H, d], k, v [H_kv, d]
+        _, a_k, a_v = (a - b for a, b in zip(p.qkv(gamma * c + beta), offset, strict=True))  # [T, H_kv, d]
+        gram = c @ c.T  # [T, T]
+        own = gram[targets, targets][:, None]  # [J, 1]: |C z_j|²
+        t = z.shape[0]
+        return ItbPieces(
+            own=own, cross=gram[targets] - own,  # [J, T]: C z_j · C(z_i − z_j), exactly 0 at i = j
+            step=torch.diagonal(gram)[None] - 2 * gram[targets] + own,  # [J, T]: |C(z_i − z_j)|²
+            width=z.shape[-1], eps=norm_eps(p.norm1),
+            k_start=self._repeat(self._rotate(a_k[targets][:, None].expand(-1, t, -1, -1))),  # [J, T, H, d]
+            k_end=self._repeat(self._rotate(a_k)),  # [T, H, d]
+            k_offset=self._repeat(self._rotate(offset[1].expand(t, -1, -1))),  # [T, H, d]
+            v_start=self._repeat(a_v[targets]), v_end=self._repeat(a_v), v_offset=self._repeat(offset[2]),
+        )
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
         """Context u [..., Q, H, d] of queries q [..., Q, H, d] at ``positions`` over k, v [..., T, H, d]."""
@@ -276,6 +313,27 @@ class PreNormAdapter(HFAdapter):
     """
 
     rotary: ClassVar[bool] = True
+
+    @classmethod
+    def attention_layout(cls, config) -> list[dict]:
+        """Per block, from the config alone: key/value heads and which keys a query sees.
+
+        ``window``: a decoder's sliding layer lets query j see keys j − window + 1 .. j; a
+        bidirectional (ModernBERT) local layer keys with |i − j| ≤ window. None: every key
+        the causal (or no) mask allows.
+        """
+        text = getattr(config, "text_config", None) or config
+        dims = cls.dims(config)
+        kv_heads = int(getattr(text, "num_key_value_heads", None) or dims.n_heads)
+        types = list(getattr(text, "layer_types", None) or [])
+        window = getattr(text, "sliding_window", None)
+        layout = []
+        for index in range(dims.n_layers):
+            sliding = types[index] == "sliding_attention" if types else window is not None
+            layout.append({"block": index, "kv_heads": kv_heads, "query_heads_per_kv_head": dims.n_heads // kv_heads,
+                           "attention": "sliding" if sliding and window else "global",
+                           "window": int(window) if sliding and window else None})
+        return layout
 
     def parts(self, module: nn.Module) -> PreNormParts:
         raise NotImplementedError

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from ligsite.errors import ModelError
 from ligsite.models.bert import BertAdapter, RobertaAdapter
-from ligsite.models.blocks import DebertaAdapter, MPNetAdapter
+from ligsite.models.albert import AlbertAdapter
+from ligsite.models.blocks import DebertaAdapter
 from ligsite.models.distilbert import DistilBertAdapter
 from ligsite.models.gemma import GemmaAdapter
 from ligsite.models.gpt2 import GPT2Adapter
 from ligsite.models.hf import HFAdapter
 from ligsite.models.llama import LlamaAdapter
+from ligsite.models.mamba import MambaAdapter
 from ligsite.models.modernbert import ModernBertAdapter
+from ligsite.models.mpnet import MPNetAdapter
+from ligsite.models.switch import SwitchAdapter
 
 FAMILIES: dict[str, type[HFAdapter]] = {
     "bert": BertAdapter,
@@ -23,6 +27,7 @@ FAMILIES: dict[str, type[HFAdapter]] = {
     "camembert": RobertaAdapter,
     "electra": BertAdapter,
     "distilbert": DistilBertAdapter,
+    "albert": AlbertAdapter,
     "gpt2": GPT2Adapter,
     "llama": LlamaAdapter,
     "mistral": LlamaAdapter,
@@ -33,7 +38,9 @@ FAMILIES: dict[str, type[HFAdapter]] = {
     "gemma3_text": GemmaAdapter,
     "gemma3": GemmaAdapter,
     "modernbert": ModernBertAdapter,
+    "switch_transformers": SwitchAdapter,
     "mpnet": MPNetAdapter,
+    "mamba": MambaAdapter,
     "deberta": DebertaAdapter,
     "deberta-v2": DebertaAdapter,
 }

@@ -11,7 +11,7 @@ from ligsite.models.loading import load
 TEXT = "A tiny model reads a sentence that is longer than its local window of eight tokens."
 
 
-@pytest.fixture(scope="module", params=["mpnet", "modernbert", "deberta-v2"])
+@pytest.fixture(scope="module", params=["deberta-v2", "deberta"])
 def run(request, tiny_model_dir):
     adapter = load(str(tiny_model_dir(request.param)))
     ids = adapter.tokenize(TEXT).input_ids
@@ -64,6 +64,6 @@ def test_replayed_layer_has_gradients_and_float64(run):
 
 
 def test_block_before_forward_is_an_error(tiny_model_dir):
-    adapter = load(str(tiny_model_dir("mpnet")))
+    adapter = load(str(tiny_model_dir("deberta-v2")))
     with pytest.raises(InputError, match="call forward"):
         adapter.block(0)

@@ -51,13 +51,13 @@ def test_missing_folder_is_named(tmp_path):
 
 
 def test_unsupported_family_names_the_supported_ones(tmp_path):
-    from transformers import AlbertConfig
+    from transformers import XLNetConfig
 
-    AlbertConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64).save_pretrained(tmp_path)
+    XLNetConfig(d_model=32, n_head=4, d_inner=64).save_pretrained(tmp_path)
     with pytest.raises(ModelError) as error:
         load(str(tmp_path))
     message = str(error.value)
-    assert "'albert' is not supported" in message
+    assert "'xlnet' is not supported" in message
     for model_type in FAMILIES:
         assert model_type in message
     assert "(layer only)" in message
@@ -65,10 +65,23 @@ def test_unsupported_family_names_the_supported_ones(tmp_path):
 
 def test_family_table_granularities():
     full = ("att", "mlp", "layer")
-    for model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "gpt2"):
+    for model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "gpt2", "llama", "mistral",
+                       "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "modernbert"):
         assert adapter_class(model_type).granularities == full
-    for model_type in ("mpnet", "modernbert", "deberta", "deberta-v2"):
+    for model_type in ("albert", "mpnet", "switch_transformers"):  # issue 10
+        assert adapter_class(model_type).granularities == full
+    for model_type in ("deberta", "deberta-v2", "mamba"):
         assert adapter_class(model_type).granularities == ("layer",)
+
+
+def test_weights_dtype_auto_is_the_checkpoints_on_cuda_and_the_arithmetic_one_on_cpu():
+    from ligsite.models.loading import weights_dtype_for
+
+    cpu, cuda, bf16, f32, f64 = torch.device("cpu"), torch.device("cuda"), torch.bfloat16, torch.float32, torch.float64
+    assert weights_dtype_for("auto", cuda, bf16, f32) == bf16 and weights_dtype_for("auto", cuda, f32, f64) == f64
+    assert weights_dtype_for("auto", cpu, bf16, f32) == f32 and weights_dtype_for("float16", cpu, f32, f32) == torch.float16
+    with pytest.raises(InputError, match="weights_dtype 'int8' is not supported; choose one of auto, float32"):
+        weights_dtype_for("int8", cpu, f32, f32)
 
 
 def test_bad_dtype_is_rejected(tiny_model_dir):
@@ -78,8 +91,9 @@ def test_bad_dtype_is_rejected(tiny_model_dir):
 
 def test_bf16_model_runs_blocks_in_float32(tmp_path):
     folder = build_tiny_model("bert", tmp_path / "bf16", dtype=torch.bfloat16)
-    adapter = load(str(folder), dtype="float32")
-    assert next(adapter.model.parameters()).dtype == torch.bfloat16  # forward in its own dtype
+    assert next(load(str(folder), dtype="float32").model.parameters()).dtype == torch.float32  # auto on CPU
+    adapter = load(str(folder), dtype="float32", weights_dtype="bfloat16")
+    assert next(adapter.model.parameters()).dtype == torch.bfloat16  # forward in the weights dtype
     cache = adapter.forward(adapter.tokenize("a bf16 model must not crash").input_ids)
     assert cache.z[0].dtype == torch.float32 and cache.attention[0].dtype == torch.float32
     block = adapter.block(1)
