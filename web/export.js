@@ -140,25 +140,33 @@ function exLegend(view, x, y, colors, color) {
     + `<text class="legend-text" x="${x + 172}" y="${y + 9}">${exportEscapeXml(view.legend)}</text></g>`;
 }
 
-/** The current view as a standalone SVG string (light by default; options.theme = "dark"). */
+/** The current view as a standalone SVG string (light by default; options.theme = "dark").
+ * Options named like the figures spec: `caption` replaces the generated caption (an empty string
+ * hides it), `title` adds a bold line above it, `font_size` sets the caption and title size (px). */
 export function exportSVG(state, view, options = {}) {
   const colors = EX_THEMES[options.theme === "dark" ? "dark" : "light"];
   const color = view.color || exportColor;
   const lay = exLayout(view);
   const rows = Math.ceil(view.panels.length / lay.cols);
   const width = Math.max(lay.cols * lay.panelW + 32, 640);
-  const lines = exCaptionLines(view.caption, Math.floor((width - 32) / 6.2));
-  const top = 16 + lines.length * 15 + 8;
+  const fs = Number(options.font_size) > 0 ? Number(options.font_size) : 12;
+  const captionText = typeof options.caption === "string" ? options.caption : view.caption;
+  const lines = captionText ? exCaptionLines(captionText, Math.floor((width - 32) / ((fs * 6.2) / 12))) : [];
+  const title = typeof options.title === "string" && options.title ? options.title : "";
+  const titleH = title ? Math.round(fs * 1.4) + 4 : 0;
+  const lineH = Math.round(fs * 1.25);
+  const top = 16 + titleH + lines.length * lineH + 8;
   const height = top + 40 + rows * lay.panelH + 8;
   const target = state.target === null || state.target === undefined || state.target === ""
     ? null : Number(state.target);
   const panels = view.panels.map((panel, k) => exPanel(view, panel, lay,
     16 + (k % lay.cols) * lay.panelW, top + 40 + Math.floor(k / lay.cols) * lay.panelH,
     { colors, color, target }));
-  const caption = lines.map((line, k) => `<tspan x="16" y="${16 + 12 + k * 15}">${exportEscapeXml(line)}</tspan>`);
+  const caption = lines.map((line, k) => `<tspan x="16" y="${16 + titleH + fs + k * lineH}">${exportEscapeXml(line)}</tspan>`);
+  const titleText = title ? `<text class="figure-title" x="16" y="${16 + Math.round(fs * 1.2)}" font-size="${Math.round(fs * 1.3)}" font-weight="bold" fill="${colors.fg}">${exportEscapeXml(title)}</text>` : "";
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${EX_FONT}">`
-    + `<rect class="background" width="${width}" height="${height}" fill="${colors.bg}"/>`
-    + `<text class="caption" font-size="12" fill="${colors.fg}">${caption.join("")}</text>`
+    + `<rect class="background" width="${width}" height="${height}" fill="${colors.bg}"/>` + titleText
+    + (lines.length ? `<text class="caption" font-size="${fs}" fill="${colors.fg}">${caption.join("")}</text>` : "")
     + exLegend(view, 16, top, colors, color)
     + panels.join("") + "</svg>\n";
 }

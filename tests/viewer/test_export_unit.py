@@ -133,3 +133,19 @@ GOLDEN = Path(__file__).parent / "expected" / "export_golden.svg"
 def test_svg_matches_the_stored_expectation(unit_page: object) -> None:
     """Byte-for-byte: layout, colours and number formatting only change on purpose."""
     assert unit_page.evaluate(GOLDEN_JS) == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_svg_caption_can_be_replaced_titled_sized_or_hidden(unit_page: object, sample: tuple) -> None:
+    """Issue 13 (publishing mode): the figures spec's caption / title / font_size, in exportSVG."""
+    plain = ET.fromstring(_export(unit_page, sample, "svg"))
+    replaced = ET.fromstring(_export(unit_page, sample, "svg", opts={"caption": "Fig. 2 <a> & b", "title": "Layer 1",
+                                                                     "font_size": 16}))
+    texts = {e.get("class"): "".join(e.itertext()) for e in replaced.iter(f"{SVG_NS}text") if e.get("class") in ("caption", "figure-title")}
+    assert texts == {"caption": "Fig. 2 <a> & b", "figure-title": "Layer 1"}
+    caption = next(e for e in replaced.iter(f"{SVG_NS}text") if e.get("class") == "caption")
+    assert caption.get("font-size") == "16"
+    hidden = ET.fromstring(_export(unit_page, sample, "svg", opts={"caption": ""}))
+    assert not [e for e in hidden.iter(f"{SVG_NS}text") if e.get("class") == "caption"]
+    assert int(hidden.get("height")) < int(plain.get("height"))  # no dead space where the caption was
+    cells = lambda root: [r.get("fill") for r in root.iter(f"{SVG_NS}rect") if r.get("fill", "").startswith("#")]  # noqa: E731
+    assert cells(hidden) == cells(plain)  # the same data either way
