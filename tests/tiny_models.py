@@ -49,8 +49,8 @@ PRENORM_FAMILIES = ("gpt2",) + DECODER_FAMILIES + ("modernbert",)
 # issue 10 (MiniLM's tokenizer, like FAMILIES): ALBERT (embedding 16 -> hidden 32, one shared
 # layer), Switch (T5 encoder-decoder checkpoint, 4 experts, every block sparse, relative bias
 # 8 buckets up to distance 16), Mamba (state 8, conv 4, expand 2), DeBERTa v1 (relative attention
-# c2p|p2c, no talking heads)
-OTHER_FAMILIES = ("albert", "switch_transformers", "mamba", "deberta")
+# c2p|p2c, no talking heads), DeBERTa-v2 with its convolution after block 0 (model type deberta-v2)
+OTHER_FAMILIES = ("albert", "switch_transformers", "mamba", "deberta", "deberta-v2-conv")
 SWITCH_EXPERTS = 4
 TOKENIZER_KINDS = ("minilm", "bytelevel", "bytelevel_bos", "metaspace_bos")
 VOCAB = 30522
@@ -217,6 +217,10 @@ def tiny_config(family: str, n_layers: int = 2, vocab_size: int | None = None, s
     if family == "mamba":
         return tf.MambaConfig(vocab_size=vocab, hidden_size=HIDDEN, state_size=8, num_hidden_layers=n_layers,
                               expand=2, conv_kernel=4, pad_token_id=0, bos_token_id=101, eos_token_id=102)
+    if family == "deberta-v2-conv":  # deberta-v2 with the convolution after block 0 (kernel 3)
+        return tf.DebertaV2Config(**common, max_position_embeddings=POSITIONS, relative_attention=True,
+                                  position_buckets=16, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                                  conv_kernel_size=3, conv_act="tanh")
     if family == "distilbert":
         return tf.DistilBertConfig(vocab_size=vocab, dim=HIDDEN, n_layers=n_layers, n_heads=HEADS,
                                    hidden_dim=FFN, max_position_embeddings=POSITIONS, activation="gelu")
