@@ -4,6 +4,11 @@
 nothing to attribute: its scores are exactly 0 and its ratio NaN (reported as missing, no
 warning). With ``steps="auto"`` the node count starts at 32 and doubles, for the targets that
 still miss the tolerance only, up to 1024; the ones that still miss are reported by the caller.
+
+On the layer route of a pre-norm zero path completeness cannot prove convergence: the residual
+``αz_j`` dominates ``L`` while the cross-token shares live at tiny α (METHOD.md). There auto
+also doubles until each target's off-diagonal column sum moves by at most ``CROSS_TOLERANCE · L``
+between n and 2n nodes (and keeps the 2n result).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.base import Block
 
 AUTO_START, AUTO_CAP = 32, 1024
+CROSS_TOLERANCE = 5e-4  # |Δ off-diagonal column sum| / L between n and 2n nodes (layer, pre-norm zero)
 ROUTES = {"att": (att_route, 1), "mlp": (mlp_route, -1), "layer": (layer_route, -1)}  # fn, source axis
 
 
@@ -36,16 +42,28 @@ def run_route(granularity: str, block: Block, z: Tensor, targets: Tensor, baseli
     """``granularity``'s route for ``targets`` on block input z [T, D]; doubles nodes if auto."""
     n = AUTO_START if steps == "auto" else int(steps)
     result = _once(granularity, block, z, targets, baseline, quadrature, n)
+    converging = (granularity == "layer" and baseline == "zero" and quadrature == "gauss-legendre"
+                  and getattr(block, "rowwise_project", False))
+    pending = torch.full((len(targets),), converging, dtype=torch.bool, device=targets.device)
     while steps == "auto" and n < AUTO_CAP:
         expected = float(rule(quadrature, n)[1].sum())  # 1, or (n-1)/n for trapezoid-captum
-        missing = misses(result.ratio, expected, tolerance)  # [J]
+        missing = misses(result.ratio, expected, tolerance) | pending  # [J]
         if not bool(missing.any()):
             break
         n *= 2
         again = _once(granularity, block, z, targets[missing], baseline, quadrature, n)
+        if converging:  # still moving: the cross-token mass changed between n and 2n nodes
+            before = cross_token(result.scores[missing], targets[missing])
+            moved = (cross_token(again.scores, targets[missing]) - before).abs() > CROSS_TOLERANCE * again.value
+            pending = torch.zeros_like(pending).masked_scatter(missing, moved)
         for name in ("scores", "value", "ratio", "steps"):
             getattr(result, name)[missing] = getattr(again, name)
     return result
+
+
+def cross_token(scores: Tensor, targets: Tensor) -> Tensor:
+    """Each target's off-diagonal column sum: layer scores [J, T_src] -> [J]."""
+    return scores.sum(-1) - scores[torch.arange(len(targets), device=scores.device), targets]
 
 
 def misses(ratio: Tensor, expected: float, tolerance: float) -> Tensor:

@@ -185,25 +185,34 @@ class PreNormBlock:
         self._pa, self._pf = row_norm(parts.post_att, parts.unit_offset), row_norm(parts.post_ffn, parts.unit_offset)
 
     def alpha_star(self, z: Tensor, granularity: str) -> Tensor | None:
-        """Per row of z [T, D], the path scales below which the zero path's integrand lives.
+        """Per row of z [T, D], the path scale below which the zero path's integrand lives.
 
         A norm is scale invariant above ``α* = sqrt(eps / ms(x))`` of its input x (METHOD.md,
-        "Zero baseline and the norm's scale invariance"). att / layer: N1's on the rows of z; on
-        the layer route a post-attention norm P_a switches on later still, once ``W_O u`` — which
-        shrinks like α below N1's α* — reaches its own α*: about ``α*_1 · sqrt(eps_a / ms(W_O u))``.
-        mlp: P_a's on ``W_O u_j`` (the path ``α u_j`` scales it exactly). None: nothing to place.
+        "Zero baseline and the norm's scale invariance"). att: N1's on the rows of z. layer:
+        below N1's α* everything after it shrinks like α, so each later norm (P_a, N2, P_f)
+        switches on later still, at its own α* measured on the real activations times the ones
+        before it (nested: a Llama block reaches ~α*₁², Gemma 2/3's four norms ~α*₁⁴).
+        mlp: P_a's on ``W_O u_j`` (the path ``α u_j`` scales it exactly), or None: nothing to place.
         """
-        n1, pa = norm_eps(self.parts.norm1) or norm_eps(self.parts.norm2), norm_eps(self.parts.post_att)
-        if granularity == "mlp" and pa is None or n1 is None:
+        p = self.parts
+        first_eps = norm_eps(p.norm1) or norm_eps(p.norm2)
+        if first_eps is None or granularity == "mlp" and norm_eps(p.post_att) is None:
             return None
-        centred = isinstance(self.parts.norm1, nn.LayerNorm)
-        first = _alpha_star(z - z.mean(-1, keepdim=True) if centred else z, n1)  # [T]
-        if pa is None or granularity == "att":
-            return first
-        with torch.no_grad():
-            out = self.parts.out(self.attend(*self.project(z), all_positions(z)).flatten(-2))  # [T, D]
-        second = _alpha_star(out, pa)
-        return second if granularity == "mlp" else torch.minimum(first, first * second)
+        centred = isinstance(p.norm1, nn.LayerNorm)
+        scale = _alpha_star(z - z.mean(-1, keepdim=True) if centred else z, first_eps)  # [T]
+        if granularity == "att":
+            return scale
+        with torch.no_grad():  # the real activations after attention, row by row
+            out = p.out(self.attend(*self.project(z), all_positions(z)).flatten(-2))  # [T, D]
+            if granularity == "mlp":
+                return _alpha_star(out, norm_eps(p.post_att))
+            r = z + self._pa(out)
+            x2 = self._n2(r)
+            ffn = p.ffn(x2) if p.moe is None else None
+        for module, x in ((p.post_att, out), (p.norm2, r), (p.post_ffn, ffn)):
+            if norm_eps(module) is not None and x is not None and norm_eps(p.norm1) is not None:
+                scale = scale * _alpha_star(x, norm_eps(module)).clamp_max(1.0)
+        return scale
 
     def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q, k, v [..., T, H, d] of rows z [..., T, D] at positions 0..T-1 (key/value heads repeated)."""
