@@ -17,7 +17,10 @@ soft-capping are the adapter's.
 
 - Zero baseline: rows ``α z_i`` are the same for every target: projected once per node.
 - ITB: rows ``(1 − α) z_j + α z_i`` differ per target; the target's own row is constant
-  (so its query and residual have no tangent and the self score is exactly 0).
+  (so its query and residual have no tangent and the self score is exactly 0). Where the block
+  offers its row map in closed form (``itb_pieces``: "normalise, then affine", METHOD.md) the
+  keys and values are a scalar ``1/σ_ji(α)`` times two projected rows, so only per-pair dot
+  products are formed; otherwise (q/k norms) per-pair JVPs.
 - Causal blocks: a chunk of targets sees keys ≤ its last target only.
 """
 
