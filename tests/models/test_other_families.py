@@ -243,3 +243,28 @@ def test_switch_experts_are_the_real_choice_and_held_fixed_along_the_path(models
         (grad,) = torch.autograd.grad(moe(x, moe.choice).sum(), x)
         assert grad.abs().sum() > 0
     assert len(used) > 1  # several experts in use
+
+
+@pytest.mark.parametrize(("groups", "inner", "layers"), [(2, 1, 4), (1, 2, 2), (2, 2, 4)])
+def test_albert_groups_and_inner_layers_unroll_into_blocks(groups, inner, layers):
+    """Block l is the l-th AlbertLayer call: groups of shared layers, inner layers one block each."""
+    import transformers as tf
+
+    from ligsite.models.albert import AlbertAdapter
+
+    config = tf.AlbertConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=layers,
+                             num_attention_heads=4, intermediate_size=64, num_hidden_groups=groups,
+                             inner_group_num=inner, attn_implementation="eager")
+    torch.manual_seed(0)
+    model = tf.AlbertModel(config).eval().to(F64)
+    adapter = AlbertAdapter(model, None, "albert-groups", "albert-groups", F64)
+    cache = adapter.forward(torch.arange(3, 12))
+    with torch.no_grad():
+        last = model(input_ids=torch.arange(3, 12)[None]).last_hidden_state[0]
+    assert adapter.n_layers == layers * inner == len(cache.z)
+    for l in range(adapter.n_layers):
+        torch.testing.assert_close(adapter.block(l).layer(cache.z[l]), cache.z_next[l], rtol=0, atol=1e-12)
+        if l + 1 < adapter.n_layers:
+            assert torch.equal(cache.z[l + 1], cache.z_next[l])
+    torch.testing.assert_close(cache.z_next[-1], last, rtol=0, atol=1e-12)
+    assert len({id(m) for m in adapter.layers()}) == groups * inner
