@@ -162,3 +162,21 @@ def test_gqa_heads_are_query_heads_and_att_itb_a0_is_their_value(models):
     for j in (0, t // 2, t - 1):
         expected = ref.att_itb_a0(adapter.model, 0, z, j)  # HF layer with every row = z_j
         torch.testing.assert_close(v[j].flatten(), torch.as_tensor(expected).flatten(), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cli_explain_runs_on_every_family_folder(models, family, tmp_path):
+    import orjson
+    from typer.testing import CliRunner
+
+    from ligsite.cli import app
+
+    adapter = models[family][0]
+    out = tmp_path / "e.json"
+    result = CliRunner().invoke(app, ["explain", TEXT, "--model", adapter.name, "--steps", "2", "--layers", "1",
+                                      "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(out.read_bytes())
+    assert doc["model"]["type"] == adapter.model_type and doc["tokens"] == adapter.tokenize(TEXT).tokens
+    assert set(doc["runs"]) == {"att:zero", "att:self_input_token", "mlp:zero", "mlp:att_itb_a0",
+                                "layer:zero", "layer:self_input_token"}
