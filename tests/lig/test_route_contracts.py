@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -28,12 +27,7 @@ CONTRACT_FAMILIES = ("bert", "distilbert", "gpt2", "llama", "gemma2", "modernber
                      "switch_transformers")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _block(tiny_model_dir, family: str, layer: int = 1):

@@ -24,13 +24,7 @@ SLIDING = {"mistral": 0, "qwen2": 1, "qwen3": 1, "gemma2": 0, "gemma3_text": 0, 
 GL32 = R.gauss_legendre(32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny float64 matmuls: one thread is ~10x faster than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

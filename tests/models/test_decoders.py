@@ -24,13 +24,7 @@ FAMILIES = ("gpt2",) + DECODER_FAMILIES + ("modernbert",)
 TOKENIZERS = {"gpt2": "bytelevel"}  # GPT-2's byte-level BPE adds no special tokens
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny float64 matmuls run ~10x faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

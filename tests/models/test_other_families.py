@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import pytest
 import torch
 
@@ -27,13 +26,7 @@ FAMILIES = ("albert", "mpnet", "switch_transformers")
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny float64 matmuls run ~10x faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _reference(family: str, folder) -> tuple[list[ref.LayerCall], list[torch.Tensor], dict]:

@@ -6,7 +6,6 @@ dialogs and non-local requests); expectations come from papersite.py's numpy ref
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import struct
