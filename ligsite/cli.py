@@ -168,24 +168,29 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ligsite.toml (
 CacheOpt = Annotated[Path | None, typer.Option(help="precompute cache (default: .ligsite-cache)", show_default=False)]
 SingleOpt = Annotated[bool, typer.Option("--single-file", help="one index.html that works from file://")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="write into a folder that is not a ligsite site (only ligsite's own file names are replaced)")]
+WorkersOpt = Annotated[str | None, typer.Option(help="local processes, or 'auto': one per visible GPU, else 1 (default: 1)", show_default=False)]
+ExecutorOpt = Annotated[str | None, typer.Option(help="local or ray (Ray core tasks; pip install 'ligsite[ray]') (default: local)", show_default=False)]
+AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address, e.g. ray://head:10001 (default: a local cluster)", show_default=False)]
 
 
 def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[list, Any]:
     """The samples and the BuildConfig: defaults < ligsite.toml < options given."""
-    from ligsite.config import load_config, parse_steps
+    from ligsite.config import load_config, parse_steps, parse_workers
     from ligsite.samples import read_samples
 
     options["steps"] = parse_steps(options["steps"])
+    options["workers"] = parse_workers(options.get("workers"))
     return read_samples(samples), load_config(config, options)
 
 
-def _compute_and_report(samples: list, settings: Any) -> Any:
+def _compute_and_report(samples: list, settings: Any, shard: str | None = None, keep: bool = True) -> Any:
     """Run compute, print the summary table and one red line per failed sample."""
     from rich.console import Console
 
     from ligsite.pipeline import run_compute, summary_table
+    from ligsite.precompute import Shard
 
-    report = run_compute(samples, settings)
+    report = run_compute(samples, settings, shard=Shard.parse(shard) if shard else None, keep=keep)
     Console().print(summary_table(report))
     for failure in report.failures:
         typer.secho(f"error: {failure}", fg=typer.colors.RED, err=True)
@@ -204,14 +209,15 @@ def _check_site_folder(out: Path, force: bool) -> None:
 def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-          single_file: SingleOpt = False, force: ForceOpt = False,
+          single_file: SingleOpt = False, force: ForceOpt = False, workers: WorkersOpt = None,
+          executor: ExecutorOpt = None, address: AddressOpt = None,
           analysis: Annotated[bool, typer.Option("--analysis", help="add the corpus analysis page (`ligsite analyze` into SITE/analysis/; site.analysis in ligsite.toml)")] = False) -> None:
     """Precompute every sample (cached by content) and write the static site: compute + render."""
     from ligsite.pipeline import check_report, render, uncached_line
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
-                                   analysis=analysis or None)
+                                   workers=workers, executor=executor, address=address, analysis=analysis or None)
     _check_site_folder(out, force)
     report = _compute_and_report(items, settings)
     check_report(report)
@@ -229,13 +235,16 @@ def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = Non
 @friendly
 def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
             quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
-            dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None) -> None:
+            dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
+            workers: WorkersOpt = None, executor: ExecutorOpt = None, address: AddressOpt = None,
+            shard: Annotated[str | None, typer.Option(help="i/n: only the samples whose cache key is in shard i of n (merge caches by copying folders)", show_default=False)] = None) -> None:
     """Precompute only: explain every sample the cache lacks and store it there."""
     from ligsite.pipeline import check_cached, check_report
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
-                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
-    report = _compute_and_report(items, settings)
+                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
+                                   workers=workers, executor=executor, address=address)
+    report = _compute_and_report(items, settings, shard, keep=False)  # streamed: memory flat in samples
     check_report(report)
     check_cached(report)
 
@@ -275,6 +284,89 @@ def analyze(samples: SamplesArg,
                     f"{report.degenerate[0]}); they are counted in the *_undefined columns, not averaged in",
                     fg=typer.colors.YELLOW, err=True)
     typer.echo(f"wrote {', '.join(path.name for path in report.files)} to {out}")
+
+
+# ---- cache commands (cache ls, verify, prune) -------------------------------------------------
+# States of an entry (ok, stale, legacy, damaged) and what prune removes: docs/cache.md.
+
+cache_app = typer.Typer(help="Inspect and clean a precompute cache: `cache ls`, `cache verify`, `cache prune` (docs/cache.md).",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+CacheDirOpt = Annotated[Path, typer.Option("--cache-dir", help="the cache folder")]
+
+
+@cache_app.command("ls")
+@friendly
+def cache_ls(cache_dir: CacheDirOpt = Path(".ligsite-cache"),
+             long: Annotated[bool, typer.Option("--long", "-l", help="one row per entry")] = False) -> None:
+    """What the cache holds: entries grouped by model, settings and version, or one row each."""
+    from rich.console import Console
+
+    from ligsite.cache_admin import scan
+
+    result = scan(cache_dir)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a log or a pipe: room for model identities, not 80 columns
+    console.print(_entries_table(result) if long else _groups_table(result))
+    typer.echo(result.line())
+
+
+def _groups_table(result: Any) -> Any:
+    from rich.table import Table
+
+    from ligsite.cache_admin import groups
+
+    table = Table(title=f"ligsite cache {result.root}", title_justify="left")
+    for name in ("status", "model", "steps", "quadrature", "dtype", "layers", "ligsite/engine", "entries", "MB"):
+        table.add_column(name, overflow="fold")
+    for group, count, size in groups(result):
+        table.add_row(*group, str(count), f"{size / 1e6:.1f}")
+    return table
+
+
+def _entries_table(result: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"ligsite cache {result.root}", title_justify="left")
+    for name in ("key", "status", "model", "steps", "tokens", "text"):
+        table.add_column(name, overflow="fold")
+    for entry in result.entries:
+        fields = entry.fields or {}
+        table.add_row(entry.path.stem[:12], entry.status + (f" ({entry.reason})" if entry.reason else ""),
+                      str(fields.get("model", "")), str(fields.get("steps", "")), str(entry.tokens or ""), entry.text[:50])
+    return table
+
+
+@cache_app.command("verify")
+@friendly
+def cache_verify(cache_dir: CacheDirOpt = Path(".ligsite-cache")) -> None:
+    """Read every entry and check it against its checksum and key; exit 1 if any is damaged."""
+    from ligsite.cache_admin import scan, verify_problems
+    from ligsite.errors import CacheError
+
+    result = scan(cache_dir)
+    problems = verify_problems(result)
+    for line in problems:
+        typer.secho(f"damaged: {line}", fg=typer.colors.RED, err=True)
+    typer.echo(result.line())
+    if problems:
+        raise CacheError(f"{len(problems)} damaged entries in {cache_dir}; `ligsite cache prune` removes them "
+                         f"(a build recomputes them anyway)")
+
+
+@cache_app.command("prune")
+@friendly
+def cache_prune(cache_dir: CacheDirOpt = Path(".ligsite-cache"),
+                legacy: Annotated[bool, typer.Option("--legacy", help="also remove intact entries written before entries had records")] = False,
+                dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would go, remove nothing")] = False) -> None:
+    """Remove damaged entries, entries of other ligsite/engine versions and dead writers' temporary files."""
+    from ligsite.cache_admin import prune
+
+    report = prune(cache_dir, legacy=legacy, dry_run=dry_run)
+    for path, status in report.removed:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {path} ({status})")
+    typer.echo(report.line())
 
 
 # ---- publishing commands (serve, figures) -----------------------------------------------------

@@ -23,6 +23,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "ligsite.toml"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+EXECUTORS = ("local", "ray")
 # the most quadrature nodes per target: auto's ceiling too (ligsite.lig.completeness.AUTO_CAP);
 # every node of every target is one batched call, so memory grows with steps × tokens²
 MAX_STEPS = 1024
@@ -55,6 +56,10 @@ class BuildConfig:
     figures: str | None = field(default=None, metadata={"help": "relative link to a figures page, e.g. figures/index.html"})
     analysis: bool = field(default=False, metadata={"help": "add the corpus analysis page (analysis/analysis.html, docs/analysis.md) to the site"})
     cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
+    # where compute runs (never part of a cache key: the numbers do not depend on it)
+    workers: int | str = field(default=1, metadata={"help": "local processes, or 'auto' (one per visible GPU, else 1)"})
+    executor: str = field(default="local", metadata={"help": ", ".join(EXECUTORS) + " (Ray core tasks, `pip install 'ligsite[ray]'`)"})
+    address: str | None = field(default=None, metadata={"help": "Ray cluster address, e.g. ray://head:10001 (default: a local cluster)"})
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -72,7 +77,8 @@ class BuildConfig:
 # ligsite.toml layout: top-level keys, a [baselines] table and a [site] table
 TOML_KEYS: dict[str, dict[str, str]] = {
     "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
-         "device": "device", "dtype": "dtype", "cache_dir": "cache_dir"},
+         "device": "device", "dtype": "dtype", "cache_dir": "cache_dir", "workers": "workers",
+         "executor": "executor", "address": "address"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
     "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis"},
 }
@@ -135,7 +141,7 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         values["composed"] = tuple(_unique(pairs))
     if "cache_dir" in values:
         values["cache_dir"] = _folder(values["cache_dir"], "cache_dir", where)
-    for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures"):
+    for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures", "executor", "address"):
         if name in values and not isinstance(values[name], str):
             raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
     if "analysis" in values and not isinstance(values["analysis"], bool):
@@ -190,6 +196,10 @@ def _validate(config: BuildConfig) -> None:
     _choice("quadrature", config.quadrature, QUADRATURES)
     _choice("device", config.device, DEVICES)
     _choice("dtype", config.dtype, DTYPES)
+    _choice("executor", config.executor, EXECUTORS)
+    workers = config.workers
+    if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise InputError(f"workers must be a positive integer or 'auto', got {workers!r}")
     steps = config.steps
     if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
         raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
@@ -238,3 +248,12 @@ def parse_steps(value: str | None) -> int | str | None:
     except ValueError:
         raise InputError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
 
+
+def parse_workers(value: str | None) -> int | str | None:
+    """CLI --workers: a positive integer or 'auto'."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"--workers must be a positive integer or 'auto', got {value!r}") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,17 +31,45 @@ def write_bytes(path: Path, data: bytes) -> None:
 def replace_atomically(path: Path, data: bytes) -> None:
     """Write ``path`` completely or not at all: a temporary sibling file, then a rename.
 
-    Raises the OSError of the failed step; the temporary file is removed either way.
+    The temporary name (``temporary_prefix``) holds the host and process id plus a random
+    part, so writers on several machines sharing one folder (NFS) never pick the same one;
+    the rename is atomic, so a reader sees the old file or the new one, never a mix. The file
+    gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so a shared
+    cache or a served site stays readable. Raises the OSError of the failed step; the temporary
+    file is removed either way.
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX)
     os.close(handle)
     try:
+        os.chmod(temporary, 0o666 & ~UMASK)
         write_bytes(Path(temporary), data)
         os.replace(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temporary_prefix(name: str) -> str:
+    """``.<name>.<host>.<pid>.``: whose temporary file it is (``ligsite cache prune`` reads it)."""
+    return f".{name}.{host_tag()}.{os.getpid()}."
+
+
+def host_tag() -> str:
+    """This machine's name as it appears in temporary file names (no dots or slashes)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back (once, at import: threads)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
 
 
 def writable_folder_problem(folder: Path) -> str:

@@ -16,7 +16,7 @@ from rich.table import Table
 from ligsite.config import BuildConfig
 from ligsite.errors import CacheError, ComputeFailed, SamplesError
 from ligsite.payload import head_payloads, provenance, to_payload
-from ligsite.precompute import ComputeReport, cached, compute, fit_to_model
+from ligsite.precompute import ComputeReport, Shard, cached, compute, fit_to_model
 from ligsite.samples import Sample
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,9 +24,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ligsite.site import SiteMeta
 
 
-def run_compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -> ComputeReport:
-    """Explain every uncached sample (routes fitted to the model); the report says what happened."""
-    return compute(samples, fit_to_model(config), progress=progress)
+def run_compute(samples: list[Sample], config: BuildConfig, progress: bool = True, shard: Shard | None = None,
+                keep: bool = True) -> ComputeReport:
+    """Explain every uncached sample (routes fitted to the model); the report says what happened.
+
+    ``shard``: only that shard's samples; ``keep=False``: hold no Explanation in memory.
+    """
+    return compute(samples, fit_to_model(config), progress=progress, shard=shard, keep=keep)
 
 
 def check_report(report: ComputeReport) -> None:
@@ -139,7 +143,7 @@ def summary_table(report: ComputeReport) -> Table:
     target = "(n−1)/n" if report.quadrature == "trapezoid-captum" else "1"
     worst = "n/a" if report.worst_completeness is None else f"|ratio − {target}| = {report.worst_completeness:.4f}"
     rows = [
-        ("samples", str(report.samples)),
+        ("samples", str(report.samples) + (f" (shard {report.shard})" if report.shard else "")),
         ("computed", str(report.computed)),
         ("cache hits", str(report.cache_hits)),
         ("failed", str(len(report.failures))),

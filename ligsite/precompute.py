@@ -1,43 +1,41 @@
 """Run the engine over every sample that is not cached yet, saving each one as soon as it is done.
 
 One ``explain`` call per sample computes every raw run the site shows (ratio variants are
-post-processing inside the Explanation), and the model is loaded once for all samples. Each
-finished sample goes straight into the cache, so an interrupt loses only the sample in flight.
+post-processing inside the Explanation), and the model is loaded once per process. Each
+finished sample goes straight into the cache, so an interrupt loses only the samples in flight.
 A sample the engine rejects (e.g. longer than the model's positions) is reported by id and
 reason; the others still finish and stay cached, and the caller exits non-zero at the end.
+
+Where the samples run is ``ligsite.executors``' business (this process, N local workers, or
+Ray); ``--shard i/n`` keeps the samples whose cache key falls in shard i, so n machines fill one
+cache between them. Keys are formed without torch (``ligsite.models.identity``), so a fully
+cached run never imports it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ligsite.cache import ExplanationCache, cache_key
+from ligsite.cache import ExplanationCache, key_fields, key_of
 from ligsite.config import LAYER_BASELINES, BuildConfig
-from ligsite.errors import CacheError, InputError, NumericalError
+from ligsite.errors import CacheError, InputError
+from ligsite.executors import Failure, Stored, granularity, local_pool, ray_batches, serial, visible_gpus, worker_count
 from ligsite.samples import Sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from ligsite.explanation import Explanation, Run
 
-
-@dataclass(frozen=True)
-class Failure:
-    """A sample the engine rejected, with the engine's reason."""
-
-    sample: Sample
-    reason: str
-
-    def __str__(self) -> str:
-        return f"sample {self.sample.id} (line {self.sample.line}): {self.reason}"
+__all__ = ["ComputeReport", "Failure", "Shard", "cached", "compute", "fit_to_model", "granularity", "model_identity"]
 
 
 @dataclass(frozen=True)
@@ -57,25 +55,42 @@ class ComputeReport:
     # are in ``explanations`` all the same, so a build still renders them
     uncached: tuple[str, ...] = ()
     cache_problem: str = ""
-    # every sample's Explanation by id (cached or new), so build renders without reading them back
+    # every sample's Explanation by id (cached or new), so build renders without reading them
+    # back; empty when compute ran with keep=False (``ligsite compute``: memory flat in samples)
     explanations: dict[str, Explanation] = field(default_factory=dict, repr=False, compare=False)
+    shard: str = ""  # "i/n" when only a shard of the samples was run
 
 
-def granularity(config: BuildConfig) -> tuple[str, ...]:
-    """The routes ``explain`` must run: att and mlp for composed maps, layer for direct ones."""
-    routes = ("att", "mlp") if config.composed else ()
-    return routes + (("layer",) if config.layer_baselines else ())
+@dataclass(frozen=True)
+class Shard:
+    """``--shard i/n``: the samples whose cache key is i − 1 modulo n (stable across runs and machines)."""
+
+    index: int  # 1..count
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            index = count = 0
+        if not 1 <= index <= count:
+            raise InputError(f"--shard expects i/n with 1 <= i <= n, such as 1/4; got {text!r}")
+        return cls(index, count)
+
+    def holds(self, key: str) -> bool:
+        return int(key, 16) % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 def fit_to_model(config: BuildConfig) -> BuildConfig:
     """``config`` without composed maps when the model's family is block-only (layer route only).
 
-    Reads the model's config alone (no weights), so render can call it too.
+    Reads the model's config.json alone (no weights, no torch once the routes are remembered).
     """
-    from ligsite.models.loading import load_config
-    from ligsite.models.registry import adapter_class
-
-    offered = adapter_class(load_config(config.model).model_type).granularities
+    offered = offered_granularities(config)
     if config.composed and not {"att", "mlp"} <= set(offered):
         if not config.layer_baselines:
             raise InputError(
@@ -86,83 +101,172 @@ def fit_to_model(config: BuildConfig) -> BuildConfig:
     return config
 
 
+def offered_granularities(config: BuildConfig) -> tuple[str, ...]:
+    """The routes the model's family offers: from the family table, remembered in the cache.
+
+    The table (``ligsite.models.registry``) imports every adapter and so torch; its answer per
+    model type is kept in ``<cache>/memo/`` under a stamp of ligsite's model code, so a cached
+    rebuild reads it from there and any change to that code asks the table again.
+    """
+    from ligsite.models.identity import model_type
+
+    kind = model_type(config.model)
+    memo_dir = _memo_dir(config)
+    memo = None if memo_dir is None else memo_dir / f"routes-{kind}-{_models_stamp()}.memo"
+    if memo is not None and memo.is_file():
+        saved = memo.read_text(encoding="utf-8").split()
+        if saved and set(saved) <= {"att", "mlp", "layer"}:
+            return tuple(saved)
+    from ligsite.models.registry import adapter_class
+
+    offered = tuple(adapter_class(kind).granularities)
+    if memo is not None:
+        _remember(memo, " ".join(offered))
+    return offered
+
+
+def _models_stamp() -> str:
+    """A hash of ligsite's version and its model code (the family table and the adapters)."""
+    import ligsite
+
+    folder = Path(__file__).parent / "models"
+    digest = hashlib.sha256(ligsite.__version__.encode())
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _memo_dir(config: BuildConfig) -> Path | None:
+    """Where model facts are remembered: the cache's memo folder, if the cache exists."""
+    cache = ExplanationCache(config.cache_dir)
+    return cache.memo_dir if cache.root.is_dir() else None
+
+
+def _remember(path: Path, text: str) -> None:
+    from ligsite.diskio import replace_atomically
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(path, text.encode())
+    except OSError:
+        pass  # a read-only cache only costs a slower start next time
+
+
 def model_identity(config: BuildConfig) -> str:
-    """The cache's name for the configured model's weights (no weights are loaded)."""
-    from ligsite.models.loading import model_identity as identity
+    """The cache's name for the configured model's weights (no weights loaded, no torch)."""
+    from ligsite.models.identity import model_identity as identity
 
-    return identity(config.model)
+    return identity(config.model, memo_dir=_memo_dir(config))
 
 
-def compute(samples: list[Sample], config: BuildConfig, progress: bool = True) -> ComputeReport:
-    """Explain every uncached sample under ``config``, caching each result as it finishes."""
+def compute(samples: list[Sample], config: BuildConfig, progress: bool = True, shard: Shard | None = None,
+            keep: bool = True) -> ComputeReport:
+    """Explain every uncached sample under ``config`` (of ``shard`` only, if given), caching each.
+
+    ``keep=False`` keeps no Explanation in memory (the report's ``explanations`` stays empty).
+    """
     started = time.perf_counter()
     cache = ExplanationCache(config.cache_dir)
     cache.check()  # a file given as the cache folder: one line now, before the model loads
-    identity = model_identity(config)
-    keys = {sample.id: cache_key(identity, sample.text, config) for sample in samples}
-    explanations: dict[str, Explanation] = {}
+    try:
+        cache.root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # read-only: every put says so, and the build keeps the samples in memory
+    fields = key_fields(model_identity(config), config)
+    offered_granularities(config)  # remembered now that the cache exists: the next run needs no torch
+    keys = {sample.id: key_of(fields, sample.text) for sample in samples}
+    if shard is not None:
+        samples = [sample for sample in samples if shard.holds(keys[sample.id])]
+    tally = _Tally(keep)
+    todo = []
     for sample in samples:
-        cached = cache.get(keys[sample.id], sample.text)
-        if cached is not None:
-            explanations[sample.id] = cached
-    todo = [sample for sample in samples if sample.id not in explanations]
+        explanation = cache.get(keys[sample.id], sample.text)
+        if explanation is None:
+            todo.append(sample)
+        else:
+            tally.add(sample, explanation)
     failures: list[Failure] = []
     uncached: list[str] = []
     problem = ""
-    for sample, outcome in _explain_all(todo, config, progress):
-        if isinstance(outcome, Failure):
-            failures.append(outcome)
-            continue
-        explanations[sample.id] = outcome  # kept in memory whatever the cache does
-        try:
-            cache.put(keys[sample.id], outcome)  # saved at once: an interrupt loses nothing finished
-        except CacheError as error:  # full or read-only disk: the build still has the sample
-            uncached.append(sample.id)
-            problem = problem or str(error)
-    worst, where = worst_completeness(explanations)
+    with _progress_bar(progress and bool(todo)) as bar:
+        task = bar.add_task("explaining", total=len(todo))
+        for sample, outcome in _outcomes(todo, config, keys, fields):
+            bar.advance(task)
+            if isinstance(outcome, Failure):
+                failures.append(outcome)
+                continue
+            if isinstance(outcome, Stored):  # written into the cache by a Ray task
+                tally.add_stored(outcome, cache.get(keys[sample.id], sample.text) if keep else None)
+                continue
+            tally.add(sample, outcome)  # kept in memory (keep=True) whatever the cache does
+            try:
+                cache.put(keys[sample.id], outcome, fields)  # saved at once: an interrupt loses nothing finished
+            except CacheError as error:  # full or read-only disk: the build still has the sample
+                uncached.append(sample.id)
+                problem = problem or str(error)
+                tally.explanations.setdefault(sample.id, outcome)
     return ComputeReport(
         samples=len(samples),
         computed=len(todo) - len(failures),
         cache_hits=len(samples) - len(todo),
-        tokens=sum(len(explanation.tokens) for explanation in explanations.values()),
+        tokens=tally.tokens,
         seconds=time.perf_counter() - started,
-        worst_completeness=worst,
-        worst_where=where,
+        worst_completeness=tally.worst,
+        worst_where=tally.where,
         failures=tuple(failures),
         quadrature=config.quadrature,
         uncached=tuple(uncached),
         cache_problem=problem,
-        explanations={s.id: explanations[s.id] for s in samples if s.id in explanations},
+        explanations={s.id: tally.explanations[s.id] for s in samples if s.id in tally.explanations},
+        shard=str(shard or ""),
     )
 
 
-def _explain_all(todo: list[Sample], config: BuildConfig, progress: bool) -> Iterator[tuple[Sample, Explanation | Failure]]:
-    """Each sample's Explanation (or Failure) as soon as it is done, under one progress bar."""
+def _outcomes(todo: list[Sample], config: BuildConfig, keys: dict[str, str], fields: dict) -> Iterator[tuple[Sample, object]]:
+    """Each todo sample's outcome as it finishes, from the configured executor."""
     if not todo:
-        return
-    engine = _Engine(config)
-    with _progress_bar(progress) as bar:
-        task = bar.add_task("explaining", total=len(todo))
-        for sample in todo:
-            bar.update(task, description=f"explaining {sample.id}")
-            outcome: Explanation | Failure
-            try:
-                outcome = engine.explain(sample.text)
-            except (InputError, NumericalError) as error:
-                outcome = Failure(sample, str(error))
-            yield sample, outcome  # the caller caches it before the bar moves on
-            bar.advance(task)
-        bar.update(task, description="explained")
+        return iter(())
+    if config.executor == "ray":
+        return ray_batches(todo, config, keys, fields, config.address)
+    workers = worker_count(config.workers, visible_gpus()) if config.workers == "auto" else int(config.workers)
+    workers = min(workers, len(todo))
+    if workers <= 1:
+        return serial(todo, config)
+    return local_pool(todo, config, workers, visible_gpus() if config.device != "cpu" else 0)
+
+
+class _Tally:
+    """Tokens, the worst completeness so far and (if kept) every Explanation, as samples arrive."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep, self.tokens, self.worst, self.where = keep, 0, None, ""
+        self.explanations: dict[str, Explanation] = {}
+
+    def add(self, sample: Sample, explanation: Explanation) -> None:
+        worst, where = worst_completeness({sample.id: explanation})
+        self._count(len(explanation.tokens), worst, where)
+        if self.keep:
+            self.explanations[sample.id] = explanation
+
+    def add_stored(self, stored: Stored, explanation: Explanation | None) -> None:
+        self._count(stored.tokens, stored.worst, stored.where)
+        if explanation is not None:
+            self.explanations[stored.sample.id] = explanation
+
+    def _count(self, tokens: int, worst: float | None, where: str) -> None:
+        self.tokens += tokens
+        if worst is not None and (self.worst is None or worst > self.worst):
+            self.worst, self.where = worst, where
 
 
 def cached(samples: list[Sample], config: BuildConfig) -> list[Explanation]:
     """Every sample's Explanation from the cache, in order; a missing one is a CacheError."""
     cache = ExplanationCache(config.cache_dir)
     cache.check()
-    identity = model_identity(config)
+    fields = key_fields(model_identity(config), config)
     out = []
     for sample in samples:
-        explanation = cache.get(cache_key(identity, sample.text, config), sample.text)
+        explanation = cache.get(key_of(fields, sample.text), sample.text)
         if explanation is None:
             raise CacheError(
                 f"sample {sample.id} (line {sample.line}) is not in the cache {config.cache_dir} for "
@@ -170,42 +274,6 @@ def cached(samples: list[Sample], config: BuildConfig) -> list[Explanation]:
             )
         out.append(explanation)
     return out
-
-
-class _Engine:
-    """``explain`` with the model loaded once (an adapter, not a name) and every option bound."""
-
-    def __init__(self, config: BuildConfig) -> None:
-        from ligsite.api import CompletenessWarning, explain
-        from ligsite.models.loading import load
-
-        self._explain = explain
-        self._warning = CompletenessWarning
-        self._config = config
-        self._adapter = load(config.model, config.device, config.dtype)
-        n_layers = self._adapter.n_layers
-        if config.layers is not None and max(config.layers) >= n_layers:
-            # the same for every sample: one line now, not one failure per sample
-            raise InputError(
-                f"layers {list(config.layers)}: {config.model} has blocks 0..{n_layers - 1}; "
-                f"pick --layers (or layers in ligsite.toml) from those"
-            )
-
-    def explain(self, text: str) -> Explanation:
-        config, wanted = self._config, granularity(self._config)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", self._warning)  # kept in the Explanation and the report
-            return self._explain(
-                text,
-                model=self._adapter,
-                steps=config.steps,
-                granularity=wanted,
-                baselines={g: names for g, names in config.baselines.items() if g in wanted},
-                layers=list(config.layers) if config.layers is not None else None,
-                quadrature=config.quadrature,
-                device=config.device,
-                dtype=config.dtype,
-            )
 
 
 def worst_completeness(explanations: dict[str, Explanation]) -> tuple[float | None, str]:

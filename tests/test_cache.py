@@ -112,11 +112,14 @@ def test_an_entry_holding_another_text_is_not_served(tmp_path: Path) -> None:
     ],
 )
 def test_an_entry_of_the_wrong_shape_is_recomputed_not_served(tmp_path: Path, damage, reason: str) -> None:
+    """Shapes are checked even where no checksum can help: an entry written before records."""
     import orjson
 
     cache = ExplanationCache(tmp_path)
     path = cache.put("cd" * 32, small_explanation())
-    path.write_bytes(orjson.dumps(damage(orjson.loads(path.read_bytes()))))
+    doc = orjson.loads(path.read_bytes())
+    del doc["cache"]  # a legacy entry: nothing but the Explanation document
+    path.write_bytes(orjson.dumps(damage(doc)))
     with pytest.warns(UserWarning, match=f"unreadable \\(.*{reason}.*\\); recomputing"):
         assert cache.get("cd" * 32, "The cat sat.") is None
 
@@ -127,3 +130,105 @@ def test_an_intact_entry_has_no_inconsistency(tmp_path: Path) -> None:
     cache = ExplanationCache(tmp_path)
     cache.put("cd" * 32, small_explanation())
     assert inconsistency(cache.get("cd" * 32)) == ""
+
+
+# ---- records, checksums, temporary names, concurrent writers (issue 11) -----------------------
+
+
+def test_every_entry_records_its_key_fields_so_its_key_can_be_recomputed(tmp_path: Path) -> None:
+    import orjson
+
+    from ligsite.cache import key_fields, key_of
+
+    config = BuildConfig(steps=4)
+    fields = key_fields(IDENTITY, config)
+    key = cache_key(IDENTITY, "The cat sat.", config)
+    doc = orjson.loads(ExplanationCache(tmp_path).put(key, small_explanation(), fields).read_bytes())
+    record = doc["cache"]
+    assert next(iter(doc)) == "cache" and record["key"] == key and record["fields"] == fields
+    assert record["fields"]["steps"] == 4 and record["fields"]["engine"] >= 1 and record["host"]
+    assert key_of(record["fields"], doc["text"]) == key
+    assert Explanation.load(ExplanationCache(tmp_path).path(key)).text == "The cat sat."  # still an Explanation file
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.99])
+def test_a_truncated_entry_is_detected_and_treated_as_missing(tmp_path: Path, cut: float) -> None:
+    cache = ExplanationCache(tmp_path)
+    path = cache.put("ab" * 32, small_explanation())
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * cut)])
+    with pytest.warns(UserWarning, match="unreadable.*recomputing"):
+        assert cache.get("ab" * 32) is None
+
+
+def test_one_altered_number_in_valid_json_fails_the_checksum(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    path = cache.put("ab" * 32, small_explanation())
+    data = path.read_bytes()
+    altered = data.replace(b"[-4.0,-3.0", b"[-4.0,-3.5", 1)
+    assert altered != data
+    path.write_bytes(altered)
+    with pytest.warns(UserWarning, match="checksum mismatch"):
+        assert cache.get("ab" * 32) is None
+
+
+def test_an_entry_copied_under_another_key_is_not_served(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    source = cache.put("ab" * 32, small_explanation())
+    target = cache.path("cd" * 32)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(source.read_bytes())
+    with pytest.warns(UserWarning, match="records the key abababababab"):
+        assert cache.get("cd" * 32) is None
+
+
+def test_temporary_names_hold_host_and_process_and_files_are_not_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    seen: list[str] = []
+    real = diskio.write_bytes
+
+    def spy(path: Path, data: bytes) -> None:
+        seen.append(Path(path).name)
+        real(path, data)
+
+    monkeypatch.setattr(diskio, "write_bytes", spy)
+    path = ExplanationCache(tmp_path).put("ab" * 32, small_explanation())
+    (name,) = seen
+    host = "".join(c if c.isalnum() or c in "_-" else "-" for c in socket.gethostname())[:40]
+    assert name.startswith(f".{'ab' * 32}.json.{host}.{os.getpid()}.") and name.endswith(".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by the group and others, like any file
+
+
+WRITER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_cache import small_explanation
+from ligsite.cache import ExplanationCache
+cache = ExplanationCache(Path({root!r}))
+for round in range(40):
+    for key in ("ab" * 32, "cd" * 32):
+        cache.put(key, small_explanation())
+        assert cache.get(key, "The cat sat.") is not None, key
+print("ok")
+"""
+
+
+def test_two_processes_writing_the_same_entries_at_once_never_see_a_damaged_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = WRITER.format(tests=str(Path(__file__).parent), root=str(tmp_path))
+    writers = [subprocess.Popen([sys.executable, "-W", "error::UserWarning", "-c", script],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [writer.communicate(timeout=120) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], results
+    assert all(out.strip() == "ok" for out, _ in results)
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["ab" * 32 + ".json", "cd" * 32 + ".json"]  # no temporary file left behind
+    cache = ExplanationCache(tmp_path)
+    assert all(cache.get(key, "The cat sat.") is not None for key in ("ab" * 32, "cd" * 32))

@@ -194,9 +194,12 @@ def test_a_corrupt_cache_entry_is_one_warning_line_and_is_recomputed(project: Pa
 def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
     fields = set(BuildConfig.__dataclass_fields__)
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-    for name in ("build", "compute", "render"):
-        options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "force", "explanations"}
-        assert options == {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
+    engine = {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
+    runs = {"workers", "executor", "address"}  # where compute runs: config fields, never in the key
+    expected = {"build": engine | runs | {"analysis"}, "compute": engine | runs, "render": engine}
+    for name, wanted in expected.items():
+        options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "force", "explanations", "shard"}
+        assert options == wanted, name
         assert options <= fields
 
 
@@ -243,3 +246,65 @@ def test_build_with_the_embedded_minilm(tmp_path: Path, minilm_dir: Path, monkey
     assert payload["provenance"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert payload["layers"] == list(range(6)) and payload["n_heads"] == 12
     assert len(payload["maps"]) == 11 and "unbelievably" in payload["words"]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ligsite", *args, "--model", os.environ["LIGSITE_TEST_MODEL"], "--steps", "4"]
+
+
+def test_two_builds_on_one_cache_into_one_site_at_once_both_succeed_and_every_entry_is_valid(project: Path) -> None:
+    from ligsite.cache_admin import scan
+
+    builds = [subprocess.Popen(_cli("build", "samples.txt", "-o", "site"), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [build.communicate(timeout=300) for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], outputs
+    result = scan(project / ".ligsite-cache")
+    assert len(result.entries) == 3 and result.count("ok") == 3 and not result.temporary, result.line()
+    manifest = orjson.loads((project / "site/data/manifest.json").read_bytes())
+    assert sorted(s["id"] for s in manifest["samples"]) == sorted(text_id(t) for t in SENTENCES)
+    again = ligsite("build", "samples.txt", "-o", "site")
+    assert (table_value(again.stdout, "computed"), table_value(again.stdout, "cache hits")) == (0, 3)
+
+
+def test_a_build_killed_mid_way_keeps_its_finished_samples_and_the_rerun_completes_the_site(project: Path) -> None:
+    sentences = [f"Sentence {n} talks about {w} for a while, long enough to take time." for n, w in
+                 enumerate(["cats", "dogs", "rain", "tea", "maps", "bees", "snow", "ink", "owls", "jazz"])]
+    (project / "many.txt").write_text("\n".join(sentences) + "\n")
+    process = subprocess.Popen(_cli("build", "many.txt", "-o", "site"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not list((project / ".ligsite-cache").glob("??/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no handler runs
+    process.wait(timeout=60)
+    finished = len(list((project / ".ligsite-cache").glob("??/*.json")))
+    assert 1 <= finished < len(sentences) and not (project / "site").exists()
+    again = ligsite("build", "many.txt", "-o", "site")
+    assert again.exit_code == 0, again.output
+    assert (table_value(again.stdout, "computed"), table_value(again.stdout, "cache hits")) == (len(sentences) - finished, finished)
+    assert len(orjson.loads((project / "site/data/manifest.json").read_bytes())["samples"]) == len(sentences)
+
+
+TORCH_FREE = """
+import sys
+from ligsite.cli import app
+try:
+    app({args!r})
+except SystemExit as end:
+    status = end.code
+print("loaded:", sorted(m for m in ("torch", "transformers") if m in sys.modules))
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("command", ["build", "render"])
+def test_a_fully_cached_build_or_render_imports_neither_torch_nor_transformers(project: Path, command: str) -> None:
+    """pytest itself has torch loaded, so the cached run happens in a fresh interpreter."""
+    assert ligsite("build", "samples.txt", "-o", "site").exit_code == 0  # fills the cache (and its memo)
+    args = [command, "samples.txt", "-o", "site", "--model", os.environ["LIGSITE_TEST_MODEL"], "--steps", "4"]
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", TORCH_FREE.format(args=args)], capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "loaded: []" in result.stdout, result.stdout
+    assert "wrote site/index.html" in result.stdout and seconds < 60

@@ -47,7 +47,7 @@ def test_toml_in_the_current_directory_is_found(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, cache_dir, baselines.layer"),
+        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, cache_dir, workers, executor, address, baselines.layer"),
         ("[engine]\nsteps = 3\n", "unknown table [engine]; valid:"),
         ('[baselines]\nlayer = ["output_token"]\n', "unknown baselines.layer entry 'output_token'; valid: zero, self_input_token, itb_zero_ratio"),
         ('[baselines]\ncomposed = [["zero", "self_input_token"]]\n', "unknown composed mlp baseline 'self_input_token'; valid: zero, att_itb_a0"),
@@ -55,6 +55,9 @@ def test_toml_in_the_current_directory_is_found(tmp_path: Path, monkeypatch: pyt
         ("steps = 0\n", "steps must be a positive integer or 'auto', got 0"),
         ('layers = "a,b"\n', "layers must be comma-separated block indices"),
         ("steps = [\n", "is not valid TOML"),
+        ('workers = "many"\n', "workers must be a positive integer or 'auto', got 'many'"),
+        ("workers = 0\n", "workers must be a positive integer or 'auto', got 0"),
+        ('executor = "slurm"\n', "unknown executor 'slurm'; valid: local, ray"),
     ],
 )
 def test_bad_toml_names_the_key_and_the_valid_choices(tmp_path: Path, toml: str, message: str) -> None:

@@ -1,0 +1,272 @@
+"""Where the samples a cache lacks get explained: this process, N local processes, or Ray.
+
+Every executor runs the same pure per-sentence function, ``explain_sample(engine, sample)``,
+with the model loaded once per process (``engine_for``), and yields ``(sample, outcome)`` as
+each one finishes, so ``precompute.compute`` stores it and moves one progress bar whatever ran
+it. An outcome is an ``Explanation``, a ``Failure`` (the engine rejected the sample), or a
+``Stored`` summary (a Ray task wrote the entry into the shared cache itself).
+
+- ``serial``: this process (``--workers 1``, the default).
+- ``local_pool``: ``--workers N`` spawned processes fed from one queue of missing samples; with
+  ``--workers auto`` one per visible GPU (each sees only its own), or one on a CPU-only machine
+  (torch already uses every core there). CPU workers split the cores between them.
+- ``ray_batches``: ``--executor ray``: one Ray core task per batch of sentences, ``num_gpus=1``
+  per task when the cluster has GPUs, retried on worker death (``max_retries``); each task
+  writes its entries straight into the cache folder, which must be shared by every node.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ligsite.config import BuildConfig
+from ligsite.errors import CacheError, ComputeFailed, InputError, NumericalError
+from ligsite.samples import Sample
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ligsite.explanation import Explanation
+
+RAY_MAX_RETRIES = 3  # a task whose worker dies is run again this many times, then its samples fail
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A sample the engine rejected, with the engine's reason."""
+
+    sample: Sample
+    reason: str
+
+    def __str__(self) -> str:
+        return f"sample {self.sample.id} (line {self.sample.line}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A sample explained and cached by a remote task: what the summary needs, not the arrays."""
+
+    sample: Sample
+    tokens: int
+    worst: float | None
+    where: str
+
+
+Outcome = Any  # Explanation | Failure | Stored
+
+
+def granularity(config: BuildConfig) -> tuple[str, ...]:
+    """The routes ``explain`` must run: att and mlp for composed maps, layer for direct ones."""
+    routes = ("att", "mlp") if config.composed else ()
+    return routes + (("layer",) if config.layer_baselines else ())
+
+
+class Engine:
+    """``explain`` with the model loaded once (an adapter, not a name) and every option bound."""
+
+    def __init__(self, config: BuildConfig) -> None:
+        from ligsite.api import CompletenessWarning, explain
+        from ligsite.models.loading import load
+
+        self._explain = explain
+        self._warning = CompletenessWarning
+        self._config = config
+        self._adapter = load(config.model, config.device, config.dtype)
+        n_layers = self._adapter.n_layers
+        if config.layers is not None and max(config.layers) >= n_layers:
+            # the same for every sample: one line now, not one failure per sample
+            raise InputError(
+                f"layers {list(config.layers)}: {config.model} has blocks 0..{n_layers - 1}; "
+                f"pick --layers (or layers in ligsite.toml) from those"
+            )
+
+    def explain(self, text: str) -> Explanation:
+        config, wanted = self._config, granularity(self._config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self._warning)  # kept in the Explanation and the report
+            return self._explain(
+                text,
+                model=self._adapter,
+                steps=config.steps,
+                granularity=wanted,
+                baselines={g: names for g, names in config.baselines.items() if g in wanted},
+                layers=list(config.layers) if config.layers is not None else None,
+                quadrature=config.quadrature,
+                device=config.device,
+                dtype=config.dtype,
+            )
+
+
+def explain_sample(engine: Engine, sample: Sample) -> Explanation | Failure:
+    """The one per-sentence step every executor runs: an Explanation, or the engine's refusal."""
+    try:
+        return engine.explain(sample.text)
+    except (InputError, NumericalError) as error:
+        return Failure(sample, str(error))
+
+
+_ENGINES: dict[BuildConfig, Engine] = {}  # per process: a worker loads its model once, not per task
+
+
+def engine_for(config: BuildConfig) -> Engine:
+    """This process's engine for ``config`` (loaded on first use)."""
+    if config not in _ENGINES:
+        _ENGINES.clear()  # one model per worker process
+        _ENGINES[config] = Engine(config)
+    return _ENGINES[config]
+
+
+# ---- this process ----------------------------------------------------------------------------
+
+
+def serial(todo: list[Sample], config: BuildConfig) -> Iterator[tuple[Sample, Outcome]]:
+    """Each sample's outcome in file order, in this process."""
+    engine = Engine(config)
+    for sample in todo:
+        yield sample, explain_sample(engine, sample)
+
+
+# ---- N local processes -----------------------------------------------------------------------
+
+
+def worker_count(workers: int | str, gpus: int) -> int:
+    """``--workers``: a number, or "auto" = one per visible GPU (1 without GPUs)."""
+    return max(1, gpus) if workers == "auto" else int(workers)
+
+
+def visible_gpus() -> int:
+    """CUDA devices this process may use, without importing torch.
+
+    ``CUDA_VISIBLE_DEVICES`` when set ("" or "-1": none), else the NVIDIA driver's device list.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        names = [part.strip() for part in visible.split(",") if part.strip()]
+        return 0 if not names or names[0] == "-1" else len(names)
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return len(list(gpus.iterdir())) if gpus.is_dir() else 0
+
+
+def local_pool(todo: list[Sample], config: BuildConfig, workers: int, gpus: int) -> Iterator[tuple[Sample, Outcome]]:
+    """Outcomes as they finish from ``workers`` spawned processes sharing one queue of samples.
+
+    Each process takes the next sample when it is free; on a GPU machine worker k sees only
+    GPU k (``CUDA_VISIBLE_DEVICES``), on CPUs each gets an equal share of the cores.
+    """
+    context = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
+    slots = context.Queue()
+    for index in range(workers):
+        slots.put(_slot(index, workers, gpus))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                             initargs=(slots,)) as pool:
+        pending: dict[Future, Sample] = {pool.submit(_pool_task, config, sample): sample for sample in todo}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()  # an engine error (bad layers) re-raises here
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _slot(index: int, workers: int, gpus: int) -> dict[str, str]:
+    """The environment worker ``index`` starts with: its GPU, or its share of the CPU cores."""
+    if gpus:
+        return {"CUDA_VISIBLE_DEVICES": _visible_list()[index % gpus]}
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
+def _visible_list() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [part.strip() for part in visible.split(",")] if visible else [str(i) for i in range(visible_gpus())]
+
+
+def _start_worker(slots: Any) -> None:
+    os.environ.update(slots.get())  # before torch is imported in this process
+
+
+def _pool_task(config: BuildConfig, sample: Sample) -> Outcome:
+    return explain_sample(engine_for(config), sample)
+
+
+# ---- Ray -------------------------------------------------------------------------------------
+
+
+def explain_and_store(config: BuildConfig, samples: list[Sample], keys: list[str], fields: dict) -> list[Outcome]:
+    """A Ray task's body: explain a batch and write each entry into the (shared) cache.
+
+    Returns a ``Stored`` summary per sample, the Explanation itself when this node cannot write
+    the cache (the driver stores it), or the Failure. Rerunning it (a retried task) rewrites the
+    same keys with the same numbers, atomically, so nothing is duplicated.
+    """
+    from ligsite.cache import ExplanationCache
+    from ligsite.precompute import worst_completeness
+
+    cache, engine = ExplanationCache(config.cache_dir), engine_for(config)
+    out: list[Outcome] = []
+    for sample, key in zip(samples, keys):
+        outcome = explain_sample(engine, sample)
+        if not isinstance(outcome, Failure):
+            try:
+                cache.put(key, outcome, fields)
+            except CacheError:
+                out.append(outcome)
+                continue
+            worst, where = worst_completeness({sample.id: outcome})
+            outcome = Stored(sample, len(outcome.tokens), worst, where)
+        out.append(outcome)
+    return out
+
+
+def ray_batches(todo: list[Sample], config: BuildConfig, keys: dict[str, str], fields: dict,
+                address: str | None = None, task: Callable[..., list[Outcome]] = explain_and_store,
+                max_retries: int = RAY_MAX_RETRIES) -> Iterator[tuple[Sample, Outcome]]:
+    """Outcomes as Ray tasks finish, one task per batch of sentences.
+
+    Joins the running Ray session if there is one (e.g. ``ray.init(num_cpus=2)`` in a test),
+    else ``ray.init(address)`` (None: a local cluster). ``task`` is the batch body
+    (``explain_and_store``); a task whose worker dies is retried ``max_retries`` times, after
+    which its samples are Failures and the other batches still finish.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray needs Ray: pip install 'ligsite[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+    config = _portable(config)
+    remote = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=max_retries)(task)
+    size = max(1, min(8, math.ceil(len(todo) / (2 * max(1, gpus or cpus)))))  # ~2 tasks per slot
+    batches = [todo[start:start + size] for start in range(0, len(todo), size)]
+    pending = {remote.remote(config, batch, [keys[s.id] for s in batch], fields): batch for batch in batches}
+    while pending:
+        (ready,), _ = ray.wait(list(pending), num_returns=1)
+        batch = pending.pop(ready)
+        try:
+            results = ray.get(ready)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as error:
+            results = [Failure(s, f"its Ray worker died {max_retries + 1} times ({type(error).__name__})") for s in batch]
+        except ray.exceptions.RayTaskError as error:
+            cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else error
+            if isinstance(cause, InputError):  # the same for every batch (e.g. layers outside the model)
+                raise cause from None
+            raise ComputeFailed(f"a Ray task failed on samples {', '.join(s.id for s in batch)}: {cause}") from None
+        for sample, outcome in zip(batch, results):
+            yield sample, outcome
+
+
+def _portable(config: BuildConfig) -> BuildConfig:
+    """``config`` with absolute paths: Ray workers do not run in the driver's folder."""
+    model = Path(config.model).expanduser()
+    return replace(config, cache_dir=Path(config.cache_dir).resolve(),
+                   model=str(model.resolve()) if model.is_dir() else config.model)
