@@ -20,9 +20,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from ligsite.site import SiteMeta, render_site
 from jsunit import served
+from ligsite.site import SiteMeta, render_site
 from sitefixtures import fake_payload, word_tokens
+from tiny_models import build_tiny_model
 
 LONG_TEXT = ("the quick brown fox jumps over the lazy dog while a small cat watches from the old wooden "
              "fence near the river bank and birds sing in tall green trees under a bright blue summer sky "
@@ -67,6 +68,15 @@ def run_cli(*args: str) -> None:
 
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
+
+
+def build_model_site(root: Path, family: str, texts: list[str]) -> Path:
+    """``ligsite build`` of ``texts`` with a tiny ``family`` model (8 nodes) into ``root/site``."""
+    model = build_tiny_model(family, root / "model")
+    (root / "samples.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    run_cli("build", str(root / "samples.txt"), "-o", str(root / "site"), "--model", str(model),
+            "--steps", "8", "--device", "cpu", "--cache-dir", str(root / "cache"))
+    return root / "site"
 
 
 @pytest.fixture(scope="session")

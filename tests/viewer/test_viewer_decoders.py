@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import build_model_site
 from jsunit import served
 from reference import expected_checksum
-from tiny_models import build_tiny_model
 
 pytestmark = pytest.mark.slow
 TEXTS = ["She walked unbelievably far to the marketplace on Monday.", "The old man the boats."]
@@ -26,12 +25,7 @@ TEXTS = ["She walked unbelievably far to the marketplace on Monday.", "The old m
 @pytest.fixture(scope="module", params=["llama", "gemma3"])
 def decoder_site(request, tmp_path_factory) -> tuple[str, Path]:
     family = request.param
-    root = tmp_path_factory.mktemp(f"site-{family}")
-    model = build_tiny_model(family, root / "model")
-    (root / "samples.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    run_cli("build", str(root / "samples.txt"), "-o", str(root / "site"), "--model", str(model),
-            "--steps", "8", "--device", "cpu", "--cache-dir", str(root / "cache"))
-    return family, root / "site"
+    return family, build_model_site(tmp_path_factory.mktemp(f"site-{family}"), family, TEXTS)
 
 
 def _payloads(site: Path) -> list[dict]:

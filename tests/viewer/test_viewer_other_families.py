@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import build_model_site
 from jsunit import served
 from reference import expected_checksum
-from tiny_models import build_tiny_model
 
 pytestmark = pytest.mark.slow
 TEXTS = ["The cat sat on the mat.", "Dogs bark at night."]
@@ -21,12 +20,7 @@ TEXTS = ["The cat sat on the mat.", "Dogs bark at night."]
 @pytest.fixture(scope="module", params=["mamba", "switch_transformers"])
 def family_site(request, tmp_path_factory) -> tuple[str, Path]:
     family = request.param
-    root = tmp_path_factory.mktemp(f"site-{family}")
-    model = build_tiny_model(family, root / "model")
-    (root / "samples.txt").write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    run_cli("build", str(root / "samples.txt"), "-o", str(root / "site"), "--model", str(model),
-            "--steps", "8", "--device", "cpu", "--cache-dir", str(root / "cache"))
-    return family, root / "site"
+    return family, build_model_site(tmp_path_factory.mktemp(f"site-{family}"), family, TEXTS)
 
 
 def test_the_viewer_offers_exactly_the_routes_the_family_has(viewer, family_site):
