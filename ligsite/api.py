@@ -16,7 +16,7 @@ import torch
 from ligsite import __version__
 from ligsite.config import MAX_STEPS, steps_limit
 from ligsite.errors import InputError, NumericalError
-from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run
+from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run, expected_ratio
 from ligsite.lig.completeness import RouteRun, run_route
 from ligsite.lig.quadrature import QUADRATURES
 from ligsite.models.base import ForwardCache
@@ -77,8 +77,7 @@ def explain(
         tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
         ligsite_version=__version__,
     )
-    if quadrature != "trapezoid-captum":  # its ratios sit near (n-1)/n by construction
-        exp.warnings = completeness_warnings(exp)
+    exp.warnings = completeness_warnings(exp)
     if exp.warnings:
         warnings.warn("; ".join(exp.warnings), CompletenessWarning, stacklevel=2)
     return exp
@@ -159,12 +158,14 @@ def _full_size(granularity: str, result: RouteRun, targets: torch.Tensor, t: int
 
 
 def completeness_warnings(exp: Explanation) -> list[str]:
-    """One line per (run, layer) with ratios off by more than the tolerance, naming the worst."""
+    """One line per (run, layer) with ratios off by more than the tolerance from a perfect ratio
+    (1, or (n−1)/n for trapezoid-captum: ``expected_ratio``), naming the worst."""
     lines = []
     for key, run in exp.runs.items():
+        expected = np.broadcast_to(expected_ratio(exp.quadrature, run), run.completeness.shape)
         for index, layer in enumerate(exp.layers):
             ratio = run.completeness[index]  # [T] or [H, T]
-            off = np.abs(ratio - 1.0)
+            off = np.abs(ratio - expected[index])
             bad = np.nan_to_num(off, nan=0.0) > exp.tolerance
             if bad.any():
                 worst = np.unravel_index(np.nanargmax(np.where(bad, off, -1.0)), ratio.shape)

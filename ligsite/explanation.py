@@ -50,6 +50,18 @@ class Run:
     steps: np.ndarray  # nodes used per target [nL, T] (0: not computed)
 
 
+def expected_ratio(quadrature: str, run: Run) -> np.ndarray | float:
+    """A perfect completeness ratio under ``quadrature``: 1, or for ``trapezoid-captum`` (whose
+    weights sum to (n−1)/n) ``(n−1)/n`` per target, shaped to broadcast against
+    ``run.completeness`` ([nL, T] or [nL, H, T]; NaN where no target was computed). The one
+    definition the API's warnings, the build summary and its worst ratio use."""
+    if quadrature != "trapezoid-captum":
+        return 1.0
+    n = np.asarray(run.steps, dtype=np.float64)  # [nL, T]; 0 where not computed
+    expected = np.where(n > 0, (n - 1.0) / np.where(n > 0, n, 1.0), np.nan)
+    return expected[:, None, :] if np.ndim(run.completeness) == 3 else expected
+
+
 @dataclass
 class Explanation:
     """LIG attributions of one text (see the module docstring and docs/explanation-format.md)."""

@@ -129,6 +129,15 @@ def test_trapezoid_captum_ratios_sit_near_n_minus_1_over_n_without_warning(bert)
     assert not exp.warnings
 
 
+def test_trapezoid_captum_warns_against_n_minus_1_over_n_where_it_misses(bert):
+    # zero paths miss (n-1)/n by 12-15% at n = 32 (issue 10): that is a warning, not silence
+    with pytest.warns(api.CompletenessWarning, match=r"layer:zero: \d+ completeness ratios off"):
+        exp = explain(TEXT, model=bert, steps=32, granularity="layer", quadrature="trapezoid-captum",
+                      baselines={"layer": ["zero"]}, layers=[0])
+    ratio = exp.completeness("layer", 0, "zero")
+    assert np.nanmax(np.abs(ratio - 31 / 32)) > 0.02 and exp.to_dict()["completeness_warning"]
+
+
 def test_save_load_round_trip_keeps_everything(full, tmp_path):
     path = tmp_path / "exp.json"
     full.save(path)
