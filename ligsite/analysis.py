@@ -198,7 +198,7 @@ def describe(values: np.ndarray) -> list[tuple[int, float, float, float, float]]
             continue
         column = ordered[: n[k], k]
         at = dict(enumerate(column.tolist()))
-        q25, median, q75 = (_quantile(at, q * (n[k] - 1), int(n[k])) for q in QUANTILES)
+        q25, median, q75 = (_quantile(at, q * (int(n[k]) - 1), int(n[k])) for q in QUANTILES)
         out.append((int(n[k]), float(column.mean()), median, q25, q75))
     return out
 
@@ -484,7 +484,7 @@ def _layer(layer: int) -> int | str:
 def _cell(value: Any) -> Any:
     """CSV text: floats at full precision (repr), undefined as an empty cell."""
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ""
+        return repr(float(value)) if math.isfinite(value) else ""  # float(): numpy scalars print as np.float64(...)
     return value
 
 
