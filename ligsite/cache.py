@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Bump when a change to the engine changes its numbers or the Explanation schema, so that old
 # cache entries are not served as if they came from the new engine.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: pre-norm families (log-placed nodes, decoders, ModernBERT at every granularity)
 ENTRY_FORMAT = 1  # the "cache" record's layout
 
 
@@ -50,6 +50,7 @@ def key_fields(model_identity: str, config: BuildConfig) -> dict:
         "baselines": {route: sorted(names) for route, names in config.baselines.items()},
         "layers": sorted(config.layers) if config.layers is not None else None,
         "dtype": config.dtype,
+        "weights_dtype": config.weights_dtype,  # "auto" means the device's choice: pin it to share a cache across devices
         "ligsite": ligsite.__version__,
         "engine": ENGINE_VERSION,
     }

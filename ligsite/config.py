@@ -23,6 +23,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 CONFIG_FILE = "ligsite.toml"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "float64")
+WEIGHTS_DTYPES = ("auto", "float32", "float64", "bfloat16", "float16")  # = models.loading's (torch-free copy; tested)
 EXECUTORS = ("local", "ray")
 # the most quadrature nodes per target: auto's ceiling too (ligsite.lig.completeness.AUTO_CAP);
 # every node of every target is one batched call, so memory grows with steps × tokens²
@@ -44,6 +45,8 @@ class BuildConfig:
     layers: tuple[int, ...] | None = field(default=None, metadata={"help": "block indices; all if unset"})
     device: str = field(default="auto", metadata={"help": ", ".join(DEVICES)})
     dtype: str = field(default="float32", metadata={"help": "IG arithmetic: " + ", ".join(DTYPES)})
+    weights_dtype: str = field(default="auto", metadata={"help": "the model forward's dtype: " + ", ".join(WEIGHTS_DTYPES)
+                               + " (auto: the IG dtype on CPU, the checkpoint's on CUDA)"})
     layer_baselines: tuple[str, ...] = field(
         default=LAYER_BASELINES, metadata={"help": "direct z→z baselines"}
     )
@@ -77,7 +80,7 @@ class BuildConfig:
 # ligsite.toml layout: top-level keys, a [baselines] table and a [site] table
 TOML_KEYS: dict[str, dict[str, str]] = {
     "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
-         "device": "device", "dtype": "dtype", "cache_dir": "cache_dir", "workers": "workers",
+         "device": "device", "dtype": "dtype", "weights_dtype": "weights_dtype", "cache_dir": "cache_dir", "workers": "workers",
          "executor": "executor", "address": "address"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
     "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis"},
@@ -141,7 +144,7 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         values["composed"] = tuple(_unique(pairs))
     if "cache_dir" in values:
         values["cache_dir"] = _folder(values["cache_dir"], "cache_dir", where)
-    for name in ("model", "quadrature", "device", "dtype", "title", "description", "figures", "executor", "address"):
+    for name in ("model", "quadrature", "device", "dtype", "weights_dtype", "title", "description", "figures", "executor", "address"):
         if name in values and not isinstance(values[name], str):
             raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
     if "analysis" in values and not isinstance(values["analysis"], bool):
@@ -196,6 +199,7 @@ def _validate(config: BuildConfig) -> None:
     _choice("quadrature", config.quadrature, QUADRATURES)
     _choice("device", config.device, DEVICES)
     _choice("dtype", config.dtype, DTYPES)
+    _choice("weights_dtype", config.weights_dtype, WEIGHTS_DTYPES)
     _choice("executor", config.executor, EXECUTORS)
     workers = config.workers
     if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):

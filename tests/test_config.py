@@ -47,7 +47,7 @@ def test_toml_in_the_current_directory_is_found(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, cache_dir, workers, executor, address, baselines.layer"),
+        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, weights_dtype, cache_dir, workers, executor, address, baselines.layer"),
         ("[engine]\nsteps = 3\n", "unknown table [engine]; valid:"),
         ('[baselines]\nlayer = ["output_token"]\n', "unknown baselines.layer entry 'output_token'; valid: zero, self_input_token, itb_zero_ratio"),
         ('[baselines]\ncomposed = [["zero", "self_input_token"]]\n', "unknown composed mlp baseline 'self_input_token'; valid: zero, att_itb_a0"),
@@ -79,3 +79,15 @@ def test_the_documented_example_spells_out_exactly_the_defaults(tmp_path: Path) 
     path = tmp_path / "ligsite.toml"
     path.write_text(example, encoding="utf-8")
     assert load_config(path) == BuildConfig()
+
+
+def test_weights_dtypes_are_the_loaders_and_part_of_the_cache_key():
+    from ligsite.cache import key_fields
+    from ligsite.config import WEIGHTS_DTYPES, BuildConfig
+    from ligsite.models.loading import WEIGHTS_DTYPES as LOADER_WEIGHTS_DTYPES
+
+    assert WEIGHTS_DTYPES == LOADER_WEIGHTS_DTYPES
+    assert key_fields("m", BuildConfig())["weights_dtype"] == "auto"
+    assert key_fields("m", BuildConfig(weights_dtype="bfloat16")) != key_fields("m", BuildConfig())
+    with pytest.raises(InputError, match="weights_dtype"):
+        BuildConfig(weights_dtype="int8")
