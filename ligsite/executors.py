@@ -77,7 +77,7 @@ class Engine:
         self._explain = explain
         self._warning = CompletenessWarning
         self._config = config
-        self._adapter = load(config.model, config.device, config.dtype)
+        self._adapter = load(config.model, config.device, config.dtype, config.weights_dtype)
         n_layers = self._adapter.n_layers
         if config.layers is not None and max(config.layers) >= n_layers:
             # the same for every sample: one line now, not one failure per sample
@@ -241,7 +241,10 @@ def ray_batches(todo: list[Sample], config: BuildConfig, keys: dict[str, str], f
     except ImportError:
         raise InputError("--executor ray needs Ray: pip install 'ligsite[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        if address is None:  # a local cluster, quiet: ligsite draws its own progress
+            ray.init(log_to_driver=False, include_dashboard=False)
+        else:
+            ray.init(address=address)
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
     config = _portable(config)

@@ -14,12 +14,10 @@ cached run never imports it.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +25,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ligsite.cache import ExplanationCache, key_fields, key_of
-from ligsite.config import LAYER_BASELINES, BuildConfig
+from ligsite.config import BuildConfig
 from ligsite.errors import CacheError, InputError
 from ligsite.executors import Failure, Stored, granularity, local_pool, ray_batches, serial, visible_gpus, worker_count
+from ligsite.keys import fit_to_model, model_identity, offered_granularities
 from ligsite.samples import Sample
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,80 +84,6 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-def fit_to_model(config: BuildConfig) -> BuildConfig:
-    """``config`` without composed maps when the model's family is block-only (layer route only).
-
-    Reads the model's config.json alone (no weights, no torch once the routes are remembered).
-    """
-    offered = offered_granularities(config)
-    if config.composed and not {"att", "mlp"} <= set(offered):
-        if not config.layer_baselines:
-            raise InputError(
-                f"model {config.model} offers only the direct (layer) route; set baselines.layer "
-                f"in ligsite.toml (valid: {', '.join(LAYER_BASELINES)})"
-            )
-        return replace(config, composed=())
-    return config
-
-
-def offered_granularities(config: BuildConfig) -> tuple[str, ...]:
-    """The routes the model's family offers: from the family table, remembered in the cache.
-
-    The table (``ligsite.models.registry``) imports every adapter and so torch; its answer per
-    model type is kept in ``<cache>/memo/`` under a stamp of ligsite's model code, so a cached
-    rebuild reads it from there and any change to that code asks the table again.
-    """
-    from ligsite.models.identity import model_type
-
-    kind = model_type(config.model)
-    memo_dir = _memo_dir(config)
-    memo = None if memo_dir is None else memo_dir / f"routes-{kind}-{_models_stamp()}.memo"
-    if memo is not None and memo.is_file():
-        saved = memo.read_text(encoding="utf-8").split()
-        if saved and set(saved) <= {"att", "mlp", "layer"}:
-            return tuple(saved)
-    from ligsite.models.registry import adapter_class
-
-    offered = tuple(adapter_class(kind).granularities)
-    if memo is not None:
-        _remember(memo, " ".join(offered))
-    return offered
-
-
-def _models_stamp() -> str:
-    """A hash of ligsite's version and its model code (the family table and the adapters)."""
-    import ligsite
-
-    folder = Path(__file__).parent / "models"
-    digest = hashlib.sha256(ligsite.__version__.encode())
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _memo_dir(config: BuildConfig) -> Path | None:
-    """Where model facts are remembered: the cache's memo folder, if the cache exists."""
-    cache = ExplanationCache(config.cache_dir)
-    return cache.memo_dir if cache.root.is_dir() else None
-
-
-def _remember(path: Path, text: str) -> None:
-    from ligsite.diskio import replace_atomically
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_atomically(path, text.encode())
-    except OSError:
-        pass  # a read-only cache only costs a slower start next time
-
-
-def model_identity(config: BuildConfig) -> str:
-    """The cache's name for the configured model's weights (no weights loaded, no torch)."""
-    from ligsite.models.identity import model_identity as identity
-
-    return identity(config.model, memo_dir=_memo_dir(config))
-
-
 def compute(samples: list[Sample], config: BuildConfig, progress: bool = True, shard: Shard | None = None,
             keep: bool = True) -> ComputeReport:
     """Explain every uncached sample under ``config`` (of ``shard`` only, if given), caching each.
@@ -196,7 +121,7 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True, s
                 failures.append(outcome)
                 continue
             if isinstance(outcome, Stored):  # written into the cache by a Ray task
-                tally.add_stored(outcome, cache.get(keys[sample.id], sample.text) if keep else None)
+                tally.add_stored(outcome, _read_back(cache, keys[sample.id], sample) if keep else None)
                 continue
             tally.add(sample, outcome)  # kept in memory (keep=True) whatever the cache does
             try:
@@ -228,11 +153,20 @@ def _outcomes(todo: list[Sample], config: BuildConfig, keys: dict[str, str], fie
         return iter(())
     if config.executor == "ray":
         return ray_batches(todo, config, keys, fields, config.address)
-    workers = worker_count(config.workers, visible_gpus()) if config.workers == "auto" else int(config.workers)
-    workers = min(workers, len(todo))
+    gpus = visible_gpus() if config.device != "cpu" else 0
+    workers = min(worker_count(config.workers, gpus), len(todo))
     if workers <= 1:
         return serial(todo, config)
-    return local_pool(todo, config, workers, visible_gpus() if config.device != "cpu" else 0)
+    return local_pool(todo, config, workers, gpus)
+
+
+def _read_back(cache: ExplanationCache, key: str, sample: Sample) -> Explanation:
+    """An entry a remote task wrote, for the render; its absence means the folder is not shared."""
+    explanation = cache.get(key, sample.text)
+    if explanation is None:
+        raise CacheError(f"a Ray worker stored sample {sample.id} in {cache.root}, but this machine cannot read "
+                         f"it there; give a --cache-dir on a filesystem every node and this one share")
+    return explanation
 
 
 class _Tally:

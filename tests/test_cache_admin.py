@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ligsite import diskio
-from ligsite.cache import ExplanationCache, key_fields, key_of
+from ligsite.cache import ENGINE_VERSION, ExplanationCache, key_fields, key_of
 from ligsite.cache_admin import prune, scan
 from ligsite.cli import app
 from ligsite.config import BuildConfig
@@ -49,7 +49,7 @@ def test_scan_judges_every_entry_by_its_record(cache: ExplanationCache) -> None:
         "The cat sat.": "ok", "An old one.": "stale", "Legacy.": "legacy"}
     (damaged,) = [entry for entry in result.entries if entry.status == "damaged"]
     assert "JSONDecodeError" in damaged.reason or "unexpected" in damaged.reason.lower()
-    assert "engine 0 (now 1)" in by_text["An old one."].reason
+    assert f"engine 0 (now {ENGINE_VERSION})" in by_text["An old one."].reason
     assert len(result.temporary) == 2 and "memo" not in {p.parent.name for p in result.temporary}
     assert result.line().startswith("4 entries in ") and "1 ok, 1 stale, 1 legacy, 1 damaged; 2 temporary files" in result.line()
 

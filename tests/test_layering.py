@@ -16,7 +16,7 @@ LIG = Path(__file__).resolve().parents[1] / "ligsite" / "lig"
 LIG_MAY_IMPORT = {"ligsite.errors", "ligsite.models.base"}  # besides ligsite.lig itself
 NOT_IN_MATH = {"os", "io", "pathlib", "shutil", "tempfile", "json", "orjson", "tomllib", "typer",
                "rich", "transformers"}
-SITE_MODULES = ("samples", "payload", "site", "bundle", "serve", "explanation", "pipeline", "executors", "cache_admin", "models.identity",
+SITE_MODULES = ("samples", "payload", "site", "bundle", "serve", "explanation", "pipeline", "executors", "cache_admin", "keys", "models.identity",
                 "config", "cache", "precompute", "figures_spec", "figures")
 
 

@@ -16,7 +16,8 @@ from ligsite.config import BuildConfig
 from ligsite.errors import InputError
 from ligsite.precompute import Shard
 
-SENTENCES = [f"Shard sentence {n} is about {w}." for n, w in enumerate(["cats", "dogs", "rain", "tea", "maps", "bees", "snow"])]
+WORDS = ["cats", "dogs", "rain", "tea", "maps", "bees", "snow", "ink", "owls", "jazz", "figs", "moss"]
+SENTENCES = [f"Shard sentence {n} is about {w}." for n, w in enumerate(WORDS)]
 runner = CliRunner()
 
 
@@ -57,7 +58,7 @@ def test_two_shards_copied_into_one_cache_render_the_same_site_as_one_build(proj
     first = ligsite("compute", "samples.txt", "--shard", "1/2", "--cache-dir", "cache-a")
     second = ligsite("compute", "samples.txt", "--shard", "2/2", "--cache-dir", "cache-b")
     a, b = entries(project / "cache-a"), entries(project / "cache-b")
-    assert a and b and not a & b and len(a | b) == len(SENTENCES)
+    assert not a & b and len(a | b) == len(SENTENCES)  # (one shard may be empty by chance: 2 in 4096)
     assert "(shard 1/2)" in first.stdout and "(shard 2/2)" in second.stdout
     for folder in ("cache-a", "cache-b"):  # merging is copying folders
         shutil.copytree(project / folder, project / "merged", dirs_exist_ok=True)
