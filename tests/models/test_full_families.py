@@ -158,6 +158,6 @@ def test_float64_reproduces_block_tightly(family, tiny_model_dir, minilm_dir):
 
 
 def block_parameters(block):
-    """Parameters behind a block (post-LN pieces or a GPT-2 module)."""
-    module = getattr(block, "module", None) or block.pieces.query
+    """Parameters behind a block (a post-LN block's pieces, a pre-norm block's parts, or its module)."""
+    module = getattr(block, "module", None) or (block.parts.out if hasattr(block, "parts") else block.pieces.query)
     return module.parameters()
