@@ -148,7 +148,8 @@ def random_decoder(family: str, device: str):
 
     torch.manual_seed(0)
     if family == "gpt2":
-        config = tf.GPT2Config(vocab_size=1000, n_embd=256, n_layer=1, n_head=8, n_inner=688, n_positions=128)
+        config = tf.GPT2Config(vocab_size=1000, n_embd=256, n_layer=1, n_head=8, n_inner=688, n_positions=128,
+                               bos_token_id=0, eos_token_id=0)
     else:
         config = tf.LlamaConfig(vocab_size=1000, hidden_size=256, num_hidden_layers=1, num_attention_heads=8,
                                 num_key_value_heads=4, head_dim=32, intermediate_size=688, max_position_embeddings=128)
