@@ -48,3 +48,14 @@ def test_load_weights_adds_identity(tiny_model_dir):
 def test_unknown_model_offline_is_a_model_error():
     with pytest.raises(ModelError, match="not available offline"):
         describe_boundaries("nobody/no-such-model-xyz")
+
+
+def test_prenorm_family_lists_gqa_groups_and_windows_per_block(tmp_path):
+    from tiny_models import decoder_config
+
+    decoder_config("gemma3_text", n_layers=3).save_pretrained(tmp_path)
+    info = describe_boundaries(str(tmp_path))
+    assert info["granularities"] == ["att", "mlp", "layer"] and info["family"] == "gemma"
+    assert [(a["attention"], a["window"]) for a in info["attention"]] == [("sliding", 5), ("global", None), ("sliding", 5)]
+    assert {(a["kv_heads"], a["query_heads_per_kv_head"]) for a in info["attention"]} == {(2, 2)}
+    assert "blocks.2.att.u[h]" in {b["name"] for b in info["boundaries"]}
