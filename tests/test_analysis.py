@@ -358,6 +358,7 @@ def test_memory_stays_flat_from_200_to_2000_cached_entries(tmp_path: Path, tiny_
         analyze(samples, config, folder / "out", progress=False)
         peaks[count] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+    print(f"tracemalloc peak: {peaks}")
     assert peaks[2000] < 1.25 * peaks[200], peaks
 
 
