@@ -102,7 +102,7 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True, s
     keys = {sample.id: key_of(fields, sample.text) for sample in samples}
     if shard is not None:
         samples = [sample for sample in samples if shard.holds(keys[sample.id])]
-    tally = _Tally(keep)
+    tally = _Tally(keep, cache, fields)
     todo = []
     for sample in samples:
         explanation = cache.get(keys[sample.id], sample.text)
@@ -110,38 +110,23 @@ def compute(samples: list[Sample], config: BuildConfig, progress: bool = True, s
             todo.append(sample)
         else:
             tally.add(sample, explanation)
-    failures: list[Failure] = []
-    uncached: list[str] = []
-    problem = ""
     with _progress_bar(progress and bool(todo)) as bar:
         task = bar.add_task("explaining", total=len(todo))
         for sample, outcome in _outcomes(todo, config, keys, fields):
             bar.advance(task)
-            if isinstance(outcome, Failure):
-                failures.append(outcome)
-                continue
-            if isinstance(outcome, Stored):  # written into the cache by a Ray task
-                tally.add_stored(outcome, _read_back(cache, keys[sample.id], sample) if keep else None)
-                continue
-            tally.add(sample, outcome)  # kept in memory (keep=True) whatever the cache does
-            try:
-                cache.put(keys[sample.id], outcome, fields)  # saved at once: an interrupt loses nothing finished
-            except CacheError as error:  # full or read-only disk: the build still has the sample
-                uncached.append(sample.id)
-                problem = problem or str(error)
-                tally.explanations.setdefault(sample.id, outcome)
+            tally.take(sample, keys[sample.id], outcome)
     return ComputeReport(
         samples=len(samples),
-        computed=len(todo) - len(failures),
+        computed=len(todo) - len(tally.failures),
         cache_hits=len(samples) - len(todo),
         tokens=tally.tokens,
         seconds=time.perf_counter() - started,
         worst_completeness=tally.worst,
         worst_where=tally.where,
-        failures=tuple(failures),
+        failures=tuple(tally.failures),
         quadrature=config.quadrature,
-        uncached=tuple(uncached),
-        cache_problem=problem,
+        uncached=tuple(tally.uncached),
+        cache_problem=tally.problem,
         explanations={s.id: tally.explanations[s.id] for s in samples if s.id in tally.explanations},
         shard=str(shard or ""),
     )
@@ -170,11 +155,34 @@ def _read_back(cache: ExplanationCache, key: str, sample: Sample) -> Explanation
 
 
 class _Tally:
-    """Tokens, the worst completeness so far and (if kept) every Explanation, as samples arrive."""
+    """What the report needs, gathered as samples arrive; each new one is stored as it comes.
 
-    def __init__(self, keep: bool) -> None:
-        self.keep, self.tokens, self.worst, self.where = keep, 0, None, ""
+    Keeps tokens, the worst completeness, failures, samples the cache refused and (``keep``)
+    every Explanation.
+    """
+
+    def __init__(self, keep: bool, cache: ExplanationCache, fields: dict) -> None:
+        self.keep, self.cache, self.fields = keep, cache, fields
+        self.tokens, self.worst, self.where = 0, None, ""
         self.explanations: dict[str, Explanation] = {}
+        self.failures: list[Failure] = []
+        self.uncached: list[str] = []
+        self.problem = ""
+
+    def take(self, sample: Sample, key: str, outcome: object) -> None:
+        """One executor outcome: a Failure, a Stored summary (a Ray task cached it) or an Explanation."""
+        if isinstance(outcome, Failure):
+            self.failures.append(outcome)
+        elif isinstance(outcome, Stored):
+            self.add_stored(outcome, _read_back(self.cache, key, sample) if self.keep else None)
+        else:
+            self.add(sample, outcome)  # kept in memory (keep=True) whatever the cache does
+            try:
+                self.cache.put(key, outcome, self.fields)  # saved at once: an interrupt loses nothing finished
+            except CacheError as error:  # full or read-only disk: the build still has the sample
+                self.uncached.append(sample.id)
+                self.problem = self.problem or str(error)
+                self.explanations.setdefault(sample.id, outcome)
 
     def add(self, sample: Sample, explanation: Explanation) -> None:
         worst, where = worst_completeness({sample.id: explanation})

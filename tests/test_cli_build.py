@@ -269,7 +269,7 @@ def test_two_builds_on_one_cache_into_one_site_at_once_both_succeed_and_every_en
 
 def test_a_build_killed_mid_way_keeps_its_finished_samples_and_the_rerun_completes_the_site(project: Path) -> None:
     sentences = [f"Sentence {n} talks about {w} for a while, long enough to take time." for n, w in
-                 enumerate(["cats", "dogs", "rain", "tea", "maps", "bees", "snow", "ink", "owls", "jazz"])]
+                 enumerate(["cats", "dogs", "rain", "tea", "maps", "bees"])]
     (project / "many.txt").write_text("\n".join(sentences) + "\n")
     process = subprocess.Popen(_cli("build", "many.txt", "-o", "site"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
