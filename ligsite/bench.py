@@ -213,6 +213,59 @@ def _post_processing(raw: dict, attention: Tensor) -> None:
     print(f"{'':10s}{'att ratio variants (both)':26s} {time.perf_counter() - start:9.4f}")
 
 
+def sentence_scale(device: str, weights_dtype: str, length: int = 64, layers: int = 16, steps: int = 32) -> None:
+    """Seconds per sentence on a Llama-3.2-1B-shaped random model (D 2048, 32 heads, 8 kv heads,
+    FFN 8192): every route and raw baseline of every block, as ``ligsite build`` computes them
+    (ratio variants and composition are post-processing), with the matmul rates of this device."""
+    import transformers as tf
+
+    from ligsite.lig.completeness import run_route
+    from ligsite.models.loading import resolve_device, weights_dtype_for
+    from ligsite.models.registry import adapter_class
+
+    where = resolve_device(device)
+    config = tf.LlamaConfig(vocab_size=1000, hidden_size=2048, num_hidden_layers=layers, num_attention_heads=32,
+                            num_key_value_heads=8, head_dim=64, intermediate_size=8192, max_position_embeddings=256)
+    torch.manual_seed(0)
+    model = tf.AutoModel.from_config(config, attn_implementation="eager")
+    with torch.no_grad():
+        embedding = model.get_input_embeddings().weight
+        embedding.mul_(3.0 / embedding.pow(2).mean().sqrt())
+    model = model.to(where, weights_dtype_for(weights_dtype, where, torch.bfloat16, torch.float32))
+    adapter = adapter_class("llama")(model, None, "random-llama-1b", "random", torch.float32)
+    ids = torch.randint(0, 1000, (length,), generator=torch.Generator().manual_seed(length))
+    rates = {str(d).removeprefix("torch."): _matmul_rate(where, d) for d in (torch.float32, torch.bfloat16)}
+    _sync(where)
+    start = time.perf_counter()
+    cache = adapter.forward(ids)
+    targets = torch.arange(length, device=where)
+    for layer in range(layers):
+        block = adapter.block(layer)
+        for granularity, baseline in RUNS:
+            run_route(granularity, block, cache.z[layer], targets, baseline, "gauss-legendre", steps, 0.02)
+    _sync(where)
+    seconds = time.perf_counter() - start
+    print(f"Llama-3.2-1B-shaped random model, {layers} blocks, T = {length}, {steps} nodes, weights "
+          f"{next(model.parameters()).dtype}, IG float32, {where}: {seconds:.1f} s per sentence (every route and "
+          f"raw baseline of every block); matmul GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+
+
+def _matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 4096) -> float:
+    """Achieved GFLOP/s of a square matmul in ``dtype`` (best of 5 rounds of 5)."""
+    size = size if device.type == "cuda" else 1024
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 * 5 / best / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -224,7 +277,14 @@ def main() -> None:
     parser.add_argument("--lengths", default=None,
                         help="sentence lengths: 12 and/or 40 (MiniLM), any (decoders; default 32,48)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per literal loop before extrapolating")
+    parser.add_argument("--sentence-scale", action="store_true",
+                        help="seconds per sentence on a Llama-3.2-1B-shaped random model (for a GPU)")
+    parser.add_argument("--weights-dtype", default="auto", help="with --sentence-scale: the model forward's dtype")
+    parser.add_argument("--blocks", type=int, default=16, help="with --sentence-scale: how many blocks")
     args = parser.parse_args()
+    if args.sentence_scale:
+        sentence_scale(args.device, args.weights_dtype, layers=args.blocks, steps=args.steps)
+        return
     lengths = args.lengths or ("32,48" if args.family else "12,40")
     bench(args.model, args.layer, args.steps, args.device, args.budget, [int(x) for x in lengths.split(",")],
           args.family)

@@ -93,6 +93,8 @@ def explain_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     dtype: Annotated[str, typer.Option(help="IG arithmetic: float32 or float64")] = "float32",
     tolerance: Annotated[float, typer.Option(help="completeness tolerance |ratio - 1|")] = 0.02,
+    weights_dtype: Annotated[str, typer.Option(help="the model forward's dtype: auto (CPU: the IG dtype; CUDA: "
+                                                    "the checkpoint's), float32, float64, bfloat16, float16")] = "auto",
 ) -> None:
     """Explain one sentence: LIG attributions as Explanation JSON (docs/explanation-format.md)."""
     import orjson
@@ -111,7 +113,7 @@ def explain_command(
             granularity="all" if granularity == "all" else _csv(granularity),
             baselines={g: names for g, names in given.items() if names is not None} or None,
             layers=_csv_ints(layers, "--layers"), targets=_csv_ints(targets, "--targets"),
-            quadrature=quadrature, device=device, dtype=dtype, tolerance=tolerance,
+            quadrature=quadrature, device=device, dtype=dtype, tolerance=tolerance, weights_dtype=weights_dtype,
         )
     for line in exp.warnings:
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
