@@ -116,8 +116,11 @@ def test_masked_sources_get_exactly_zero(models, family):
 
 @pytest.mark.parametrize("family", ["llama", "gemma3_text", "gpt2", "modernbert"])
 def test_every_target_meets_completeness_at_auto(models, family):
+    """Every ratio within 0.02, within the issue's node budget: <= 128 nodes for every target of
+    every route, <= 64 for at least 95% of them."""
     adapter, _, cache = models[family]
     targets = torch.arange(len(cache.input_ids))
+    steps = []
     for layer in range(adapter.n_layers):
         block, z = adapter.block(layer), cache.z[layer]
         for granularity, baselines in (("att", ("zero", "self_input_token")), ("mlp", ("zero", "att_itb_a0")),
@@ -126,7 +129,9 @@ def test_every_target_meets_completeness_at_auto(models, family):
                 run = run_route(granularity, block, z, targets, baseline, "gauss-legendre", "auto", 0.02)
                 off = (run.ratio - 1).abs()
                 assert bool((off[~off.isnan()] <= 0.02).all()), (layer, granularity, baseline)
-                assert int(run.steps.max()) <= (256 if family.startswith("gemma") else 128)
+                steps.append(run.steps)
+    steps = torch.cat(steps)
+    assert int(steps.max()) <= 128 and float((steps <= 64).double().mean()) >= 0.95
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma2"])
