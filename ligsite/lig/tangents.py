@@ -15,7 +15,8 @@ source's term (``ig.integrate_gated``). The attention only needs the dot product
 into probabilities (lifted 2-d queries and keys, one-hot values), so masks, windows and
 soft-capping are the adapter's.
 
-- Zero baseline: rows ``α z_i`` are the same for every target: projected once per node.
+- Zero baseline: rows ``α z_i`` are the same for every target: projected once (closed form,
+  ``zero_rows``: a scalar ``α/σ_i(α)`` times the projected row) or by one JVP over the nodes.
 - ITB: rows ``(1 − α) z_j + α z_i`` differ per target; the target's own row is constant
   (so its query and residual have no tangent and the self score is exactly 0). Where the block
   offers its row map in closed form (``itb_pieces``: "normalise, then affine", METHOD.md) the
@@ -49,7 +50,7 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
         raise InputError(f"no raw path for baseline {baseline!r}; valid: zero, self_input_token")
     t = z.shape[0]
     alpha = torch.as_tensor(np.concatenate(([0.0, 1.0], nodes)), dtype=z.dtype, device=z.device)  # [m]
-    shared = _rows(block, alpha[:, None, None] * z, z.expand(len(alpha), -1, -1)) if baseline == "zero" else None
+    shared = _zero_rows(block, z, alpha) if baseline == "zero" else None
     order = torch.argsort(targets)
     scores = torch.zeros((len(targets), t) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
     value = torch.zeros((len(targets),) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
@@ -65,6 +66,14 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
             s, v = _chunk_route(block, rows, z, part, alpha, weights, heads)
         scores[chunk, :keys], value[chunk] = s, v
     return scores, value
+
+
+def _zero_rows(block: Block, z: Tensor, alpha: Tensor) -> Rows:
+    """Rows ``α z_i`` (shared by every target) and their tangents ``z_i`` through the row map:
+    in closed form where the block offers it (``zero_rows``), else by one JVP. [m, T, H, d]."""
+    closed = getattr(block, "zero_rows", None)
+    rows = closed(z, alpha) if closed is not None else None
+    return rows if rows is not None else _rows(block, alpha[:, None, None] * z, z.expand(len(alpha), -1, -1))
 
 
 def _itb_pieces(block: Block, rows: Tensor, targets: Tensor):

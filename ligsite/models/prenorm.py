@@ -237,6 +237,33 @@ class PreNormBlock:
         group = self.parts.n_heads // self.parts.n_kv_heads
         return x.repeat_interleave(group, -2) if group > 1 else x
 
+    def zero_rows(self, z: Tensor, alpha: Tensor) -> tuple[Tensor, ...] | None:
+        """q, k, v [m, T, H, d] on the rows ``α z_i`` at each α of ``alpha`` [m], and their α-tangents.
+
+        Closed form for a "normalise, then affine" row map: ``R(αz) = s(α) A + R₀`` with
+        ``A = W(γ ⊙ C z)``, ``s = α / σ(α)``, ``σ(α)² = α² ms(Cz) + eps`` and ``ds/dα = eps / σ³``;
+        RoPE is linear. None where the map is not of that form (the caller takes a JVP).
+        """
+        p = self.parts
+        if p.q_norm is not None or p.k_norm is not None or norm_eps(p.norm1) is None:
+            return None
+        centred = isinstance(p.norm1, nn.LayerNorm)
+        gamma = p.norm1.weight + 1.0 if p.unit_offset else p.norm1.weight  # [D]
+        beta = p.norm1.bias if centred and p.norm1.bias is not None else torch.zeros_like(gamma)
+        c = z - z.mean(-1, keepdim=True) if centred else z  # [T, D]
+        offset = p.qkv(beta)  # R₀ per head
+        a = [x - b for x, b in zip(p.qkv(gamma * c + beta), offset, strict=True)]  # [T, H(_kv), d]
+        t, eps = z.shape[0], norm_eps(p.norm1)
+        sigma = torch.sqrt(alpha[:, None] ** 2 * c.pow(2).mean(-1)[None] + eps)  # [m, T]
+        scale, d_scale = (alpha[:, None] / sigma)[..., None, None], (eps / sigma**3)[..., None, None]
+        q_a, k_a = self._rotate(a[0]), self._rotate(a[1])
+        q_0, k_0 = self._rotate(offset[0].expand(t, -1, -1)), self._rotate(offset[1].expand(t, -1, -1))
+        rows = ((q_a, q_0), (k_a, k_0), (a[2], offset[2]))
+        points = [scale * x + x0 for x, x0 in rows]  # [m, T, H(_kv), d]
+        tangents = [d_scale * x for x, _ in rows]
+        return points[0], self._repeat(points[1]), self._repeat(points[2]), \
+            tangents[0], self._repeat(tangents[1]), self._repeat(tangents[2])
+
     def itb_pieces(self, z: Tensor, targets: Tensor) -> ItbPieces | None:
         """The keys and values on the rows ``z_j + α (z_i − z_j)`` of targets j, in closed form.
 
