@@ -237,12 +237,12 @@ class PreNormBlock:
         group = self.parts.n_heads // self.parts.n_kv_heads
         return x.repeat_interleave(group, -2) if group > 1 else x
 
-    def zero_rows(self, z: Tensor, alpha: Tensor) -> tuple[Tensor, ...] | None:
-        """q, k, v [m, T, H, d] on the rows ``α z_i`` at each α of ``alpha`` [m], and their α-tangents.
+    def _affine_rows(self, z: Tensor) -> tuple[Tensor, float, list[Tensor], list[Tensor]] | None:
+        """The row map as "normalise, then affine": ``R(x) = A(x) / σ(x) + R₀`` (METHOD.md, "Cost").
 
-        Closed form for a "normalise, then affine" row map: ``R(αz) = s(α) A + R₀`` with
-        ``A = W(γ ⊙ C z)``, ``s = α / σ(α)``, ``σ(α)² = α² ms(Cz) + eps`` and ``ds/dα = eps / σ³``;
-        RoPE is linear. None where the map is not of that form (the caller takes a JVP).
+        Returns the centred rows C z [T, D], N1's eps, ``A = W(γ ⊙ C z)`` and ``R₀ = W β + b``
+        (q [T, H, d] / [H, d], k and v with H_kv heads; before RoPE), or None where the map is not
+        of that form (q/k norms, no input norm).
         """
         p = self.parts
         if p.q_norm is not None or p.k_norm is not None or norm_eps(p.norm1) is None:
@@ -251,9 +251,22 @@ class PreNormBlock:
         gamma = p.norm1.weight + 1.0 if p.unit_offset else p.norm1.weight  # [D]
         beta = p.norm1.bias if centred and p.norm1.bias is not None else torch.zeros_like(gamma)
         c = z - z.mean(-1, keepdim=True) if centred else z  # [T, D]
-        offset = p.qkv(beta)  # R₀ per head
+        offset = list(p.qkv(beta))  # R₀ per head
         a = [x - b for x, b in zip(p.qkv(gamma * c + beta), offset, strict=True)]  # [T, H(_kv), d]
-        t, eps = z.shape[0], norm_eps(p.norm1)
+        return c, norm_eps(p.norm1), a, offset
+
+    def zero_rows(self, z: Tensor, alpha: Tensor) -> tuple[Tensor, ...] | None:
+        """q, k, v [m, T, H, d] on the rows ``α z_i`` at each α of ``alpha`` [m], and their α-tangents.
+
+        Closed form for a "normalise, then affine" row map: ``R(αz) = s(α) A + R₀`` with
+        ``A = W(γ ⊙ C z)``, ``s = α / σ(α)``, ``σ(α)² = α² ms(Cz) + eps`` and ``ds/dα = eps / σ³``;
+        RoPE is linear. None where the map is not of that form (the caller takes a JVP).
+        """
+        affine = self._affine_rows(z)
+        if affine is None:
+            return None
+        c, eps, a, offset = affine
+        t = z.shape[0]
         sigma = torch.sqrt(alpha[:, None] ** 2 * c.pow(2).mean(-1)[None] + eps)  # [m, T]
         scale, d_scale = (alpha[:, None] / sigma)[..., None, None], (eps / sigma**3)[..., None, None]
         q_a, k_a = self._rotate(a[0]), self._rotate(a[1])
@@ -272,22 +285,17 @@ class PreNormBlock:
         of the centred rows z [T, D]; RoPE is linear and passes through. So every row is projected
         once. None when the map is not of that form (q/k norms, no input norm): take JVPs instead.
         """
-        p = self.parts
-        if p.q_norm is not None or p.k_norm is not None or norm_eps(p.norm1) is None:
+        affine = self._affine_rows(z)
+        if affine is None:
             return None
-        centred = isinstance(p.norm1, nn.LayerNorm)
-        gamma = p.norm1.weight + 1.0 if p.unit_offset else p.norm1.weight  # [D]
-        beta = p.norm1.bias if centred and p.norm1.bias is not None else torch.zeros_like(gamma)
-        c = z - z.mean(-1, keepdim=True) if centred else z  # [T, D]
-        offset = p.qkv(beta)  # R₀: q [H, d], k, v [H_kv, d]
-        _, a_k, a_v = (a - b for a, b in zip(p.qkv(gamma * c + beta), offset, strict=True))  # [T, H_kv, d]
+        c, eps, (_, a_k, a_v), offset = affine
         gram = c @ c.T  # [T, T]
         own = gram[targets, targets][:, None]  # [J, 1]: |C z_j|²
         t = z.shape[0]
         return ItbPieces(
             own=own, cross=gram[targets] - own,  # [J, T]: C z_j · C(z_i − z_j), exactly 0 at i = j
             step=torch.diagonal(gram)[None] - 2 * gram[targets] + own,  # [J, T]: |C(z_i − z_j)|²
-            width=z.shape[-1], eps=norm_eps(p.norm1),
+            width=z.shape[-1], eps=eps,
             k_start=self._repeat(self._rotate(a_k[targets][:, None].expand(-1, t, -1, -1))),  # [J, T, H, d]
             k_end=self._repeat(self._rotate(a_k)),  # [T, H, d]
             k_offset=self._repeat(self._rotate(offset[1].expand(t, -1, -1))),  # [T, H, d]

@@ -16,6 +16,7 @@ import decoder_reference as ref
 from ligsite.lig.completeness import nodes_for, run_route
 from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.loading import load
+from route_runs import auto_runs
 from tiny_models import DECODER_FAMILIES, WINDOW
 
 TEXT = "The old man the boats, and the young sail them home at night"
@@ -119,17 +120,11 @@ def test_every_target_meets_completeness_at_auto(models, family):
     """Every ratio within 0.02, within the issue's node budget: <= 128 nodes for every target of
     every route, <= 64 for at least 95% of them."""
     adapter, _, cache = models[family]
-    targets = torch.arange(len(cache.input_ids))
     steps = []
-    for layer in range(adapter.n_layers):
-        block, z = adapter.block(layer), cache.z[layer]
-        for granularity, baselines in (("att", ("zero", "self_input_token")), ("mlp", ("zero", "att_itb_a0")),
-                                       ("layer", ("zero", "self_input_token"))):
-            for baseline in baselines:
-                run = run_route(granularity, block, z, targets, baseline, "gauss-legendre", "auto", 0.02)
-                off = (run.ratio - 1).abs()
-                assert bool((off[~off.isnan()] <= 0.02).all()), (layer, granularity, baseline)
-                steps.append(run.steps)
+    for layer, granularity, baseline, run in auto_runs(adapter, cache):
+        off = (run.ratio - 1).abs()
+        assert bool((off[~off.isnan()] <= 0.02).all()), (layer, granularity, baseline)
+        steps.append(run.steps)
     steps = torch.cat(steps)
     assert int(steps.max()) <= 128 and float((steps <= 64).double().mean()) >= 0.95
 
