@@ -13,16 +13,23 @@ from torch import Tensor
 
 def attend(
     q: Tensor, k: Tensor, v: Tensor, positions: Tensor, scale: float, causal: bool,
-    bias: Tensor | None = None,
+    bias: Tensor | None = None, allowed: Tensor | None = None, softcap: float | None = None,
 ) -> Tensor:
     """Per-head context of queries q [..., Q, H, d] over keys/values k, v [..., T, H, d].
 
     ``positions`` [..., Q] are the queries' token positions: with ``causal`` keys after a
-    query's position get -inf (probability exactly 0, gradient exactly 0). ``bias`` [H, T, T]
+    query's position get -inf (probability exactly 0, gradient exactly 0), and so do the keys
+    ``allowed`` [T, T] (query position, key; e.g. a layer's real sliding-window mask) excludes.
+    ``softcap`` (Gemma 2) caps the scaled scores as ``c · tanh(s / c)``. ``bias`` [H, T, T]
     (query position, key), e.g. MPNet's relative position bias, is added to the scaled scores
     like a mask: a constant of the block. Returns [..., Q, H, d].
     """
     scores = torch.einsum("...qhd,...khd->...hqk", q, k) * scale  # [..., H, Q, T]
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    if allowed is not None:
+        seen = allowed.to(k.device)[positions][..., : k.shape[-3]]  # [..., Q, T]
+        scores = scores.masked_fill(~seen.unsqueeze(-3), float("-inf"))
     if bias is not None:
         scores = scores + position_rows(bias, positions, k.shape[-3])
     if causal:

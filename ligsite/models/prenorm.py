@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ligsite.errors import InputError
-from ligsite.models.attention import all_positions, position_rows
+from ligsite.models.attention import all_positions, attend
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import hidden_states_arg
 
@@ -304,14 +304,9 @@ class PreNormBlock:
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
         """Context u [..., Q, H, d] of queries q [..., Q, H, d] at ``positions`` over k, v [..., T, H, d]."""
-        scores = torch.einsum("...qhd,...khd->...hqk", q, k) * self.parts.scale  # [..., H, Q, T]
-        if self.parts.softcap is not None:
-            scores = torch.tanh(scores / self.parts.softcap) * self.parts.softcap
-        if self.parts.bias is not None:  # a constant of the block, like the mask
-            scores = scores + position_rows(self.parts.bias.to(k.device), positions, k.shape[-3])
-        allowed = self.allowed.to(k.device)[positions][..., : k.shape[-3]]  # [..., Q, T]
-        scores = scores.masked_fill(~allowed.unsqueeze(-3), float("-inf"))
-        return torch.einsum("...hqk,...khd->...qhd", scores.softmax(-1), v)  # [..., Q, H, d]
+        bias = None if self.parts.bias is None else self.parts.bias.to(k.device)  # a constant, like the mask
+        return attend(q, k, v, positions, self.parts.scale, causal=False, bias=bias, allowed=self.allowed,
+                      softcap=self.parts.softcap)  # the layer's real mask: causal, windows
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         """z(l+1) rows [..., D] from head outputs u [..., H*d] and residual rows z_row [..., D]."""
