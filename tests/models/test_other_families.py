@@ -168,6 +168,21 @@ def test_routes_equal_the_hf_layer_reference(models, family):
 def test_fast_path_equals_the_plain_path(models, family, baseline):
     """Projection-space (ALBERT, MPNet) or tangent (Switch) path vs interpolated block inputs: 1e-9."""
     adapter, cache, *_ = models[family]
+    targets = torch.arange(len(cache.input_ids))
+    for layer in range(adapter.n_layers):
+        block, z = adapter.block(layer), cache.z[layer]
+        assert block.affine_project or block.rowwise_project
+        for route in (att_route, layer_route):
+            nodes, weights = nodes_for(route.__name__[:-6], block, z, baseline, "gauss-legendre", STEPS)
+            fast, fast_value = route(block, z, targets, baseline, nodes, weights)
+            plain, plain_value = route(block, z, targets, baseline, nodes, weights, fast=False)
+            assert ref.rel(fast.numpy(), plain.numpy()) < 1e-9
+            torch.testing.assert_close(fast_value, plain_value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_target_meets_completeness_at_auto(models, family):
+    adapter, cache, *_ = models[family]
     for layer, granularity, baseline, run in auto_runs(adapter, cache):
         off = (run.ratio - 1).abs()
         assert bool((off[~off.isnan()] <= 0.02).all()), (layer, granularity, baseline)
