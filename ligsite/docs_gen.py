@@ -35,8 +35,38 @@ def render(app: typer.Typer | None = None) -> str:
     parts = [HEADER, "| command | what it does |\n|---|---|\n" + "".join(
         f"| [`{name}`](#ligsite-{name}) | {_first_line(command)} |\n" for name, command in commands.items())]
     for name, command in commands.items():
-        parts.append(_command(command, command.context_class(command, info_name=name, parent=context)))
+        parts += _sections(command, command.context_class(command, info_name=name, parent=context))
     return "\n".join(parts)
+
+
+def _sections(command: Any, context: Any) -> list[str]:
+    """One section for a command; a group (``cache``) also gets one per subcommand
+    (``ligsite cache ls``), listed in a table under the group's own section."""
+    if not hasattr(command, "list_commands"):
+        return [_command(command, context)]
+    names = command.list_commands(context)
+    subcommands = {name: command.get_command(context, name) for name in names}
+    path = _path(context)
+    table = "| command | what it does |\n|---|---|\n" + "".join(
+        f"| [`{path} {name}`](#{_anchor(f'{path} {name}')}) | {_first_line(sub)} |\n"
+        for name, sub in subcommands.items())
+    out = [f"## {path}\n\n{(command.help or '').strip()}\n\n{table}"]
+    for name, sub in subcommands.items():
+        out += _sections(sub, sub.context_class(sub, info_name=name, parent=context))
+    return out
+
+
+def _path(context: Any) -> str:
+    """``ligsite cache ls``: the command's names from the root down."""
+    names = []
+    while context is not None:
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(reversed(names))
+
+
+def _anchor(title: str) -> str:
+    return title.replace(" ", "-")
 
 
 def _first_line(command: Any) -> str:
@@ -45,10 +75,10 @@ def _first_line(command: Any) -> str:
 
 def _command(command: Any, context: Any) -> str:
     pieces = [re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), piece) for piece in command.collect_usage_pieces(context)]
-    usage = " ".join(["ligsite", context.info_name or "", *pieces])
+    usage = " ".join([_path(context), *pieces])
     rows = [_row(param, context) for param in command.get_params(context) if param.name != "help"]
     table = "| argument / option | type | default | help |\n|---|---|---|---|\n" + "".join(rows) if rows else ""
-    return f"## ligsite {context.info_name}\n\n{(command.help or '').strip()}\n\n```\n{usage}\n```\n\n{table}"
+    return f"## {_path(context)}\n\n{(command.help or '').strip()}\n\n```\n{usage}\n```\n\n{table}"
 
 
 def _row(param: Any, context: Any) -> str:

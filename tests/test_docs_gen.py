@@ -33,6 +33,13 @@ def test_cli_reference_lists_every_command_and_option() -> None:
     assert "| `--port` | int | `8000` |" in text and "| `--out`, `-o` | path | `figures` |" in text
 
 
+def test_cli_reference_lists_the_cache_subcommands() -> None:
+    text = render()
+    for name in ("ls", "verify", "prune"):
+        assert f"\n## ligsite cache {name}\n" in text and f"(#ligsite-cache-{name})" in text
+    assert "ligsite cache prune [OPTIONS]" in text and "| `--dry-run` | flag |" in text
+
+
 def mentioned_commands(text: str) -> set[str]:
     """``ligsite <word>`` in inline code, and commands run in fenced code blocks (also after &&)."""
     words = set(re.findall(r"`ligsite ([a-z][a-z-]*)", text))
