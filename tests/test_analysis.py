@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ligsite import analysis
+from ligsite import analysis, analysis_store
 from ligsite.analysis import analyze
 from ligsite.cache import ExplanationCache, cache_key
 from ligsite.cli import app
@@ -332,17 +332,17 @@ def test_degenerate_sentences_are_counted_and_reported_not_averaged_in(tmp_path:
 
 
 def test_radix_selection_equals_numpy_quantiles_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(analysis, "CHUNK_ROWS", 7)  # many chunk boundaries
+    monkeypatch.setattr(analysis_store, "CHUNK_ROWS", 7)  # many chunk boundaries
     rng = np.random.default_rng(3)
     values = np.concatenate([rng.normal(size=60), [0.0, -0.0, 0.0, 1e-300, -1e300, 5.0, 5.0, np.nan, np.nan]])
     rng.shuffle(values)
-    records = np.zeros((len(values), analysis.WIDTH))
+    records = np.zeros((len(values), analysis_store.WIDTH))
     records[:, 3] = values  # kind COLUMN, layer 0, metric abs
     path = tmp_path / "records.f8"
     records.astype("<f8").tofile(path)
     finite = np.sort(values[np.isfinite(values)])
-    at = analysis.order_statistics(path, {(analysis.COLUMN, 0, 0): list(range(len(finite)))})
-    assert [at[((analysis.COLUMN, 0, 0), r)] for r in range(len(finite))] == finite.tolist()
+    at = analysis_store.order_statistics(path, {(analysis_store.COLUMN, 0, 0): list(range(len(finite)))})
+    assert [at[((analysis_store.COLUMN, 0, 0), r)] for r in range(len(finite))] == finite.tolist()
 
 
 @pytest.mark.slow
