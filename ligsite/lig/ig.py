@@ -8,17 +8,22 @@ For ``fn`` mapping inputs ``x = (x_1, …, x_m)`` (each ``[B, n, ...]``) to ``[B
 
 Batch rows are independent, and so are the extra axes ``E`` (e.g. heads whose inputs are
 disjoint slices), so one backward of ``Σ L`` yields every row's and every head's gradient.
-All nodes go through ``fn`` in one call; the only loop is over chunks of the batch axis.
+All nodes go through ``fn`` in one call; the only loop is over chunks of the batch axis, sized
+from a byte budget (``memory_budget``) and halved on CUDA out-of-memory (``halve``).
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ligsite.errors import ComputeFailed
 
 Fn = Callable[[tuple[Tensor, ...], tuple[Tensor, ...]], Tensor]
 
@@ -32,6 +37,35 @@ def memory_budget(device: torch.device) -> int:
         free, _ = torch.cuda.mem_get_info(device)
         return max(DEFAULT_MEMORY_BYTES, free // 4)
     return DEFAULT_MEMORY_BYTES
+
+
+class MemoryRetryWarning(UserWarning):
+    """CUDA ran out of memory in a batched IG call; the chunk was halved and retried."""
+
+
+def halve(chunk: int, error: BaseException, per_row: int) -> int:
+    """The next chunk after an out-of-memory error at ``chunk`` rows (said once per process).
+
+    Rows are independent, so a smaller chunk gives the same numbers; at one row there is
+    nothing left to split and the error is raised with what to change.
+    """
+    if chunk <= 1:
+        raise ComputeFailed(
+            f"CUDA ran out of memory on a single IG row (about {per_row / 2**20:.0f} MiB of autograd "
+            f"state at these steps): use fewer --steps, shorter texts, --dtype float32 instead of "
+            f"float64, or a device with more free memory ({error})".replace("\n", " ")) from error
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # hand the failed chunk's blocks back before the retry
+    say_memory_retry()
+    return max(1, chunk // 2)
+
+
+@functools.cache
+def say_memory_retry() -> None:
+    """Warn once per process that chunks are being halved (each halving is silent after that)."""
+    warnings.warn("CUDA ran out of memory in a batched IG call: halving the chunk and retrying (the "
+                  "results are unchanged, only slower; a smaller memory budget avoids the retries)",
+                  MemoryRetryWarning, stacklevel=3)
 
 
 @dataclass
@@ -69,17 +103,16 @@ def integrate(
     batch = end[0].shape[0]
     per_row = sum(x[0].numel() * x.element_size() for x in end) * len(nodes) * ACTIVATION_FACTOR
     chunk = max(1, min(batch, memory_bytes // max(per_row, 1)))
-    parts = [
-        _integrate_chunk(
-            fn,
-            tuple(x[lo : lo + chunk] for x in start),
-            tuple(x[lo : lo + chunk] for x in end),
-            nodes,
-            weights,
-            tuple(c[lo : lo + chunk] for c in context),
-        )
-        for lo in range(0, batch, chunk)
-    ]
+    parts, lo = [], 0
+    while lo < batch:  # chunks of rows; on CUDA out-of-memory the chunk halves and is retried
+        rows = slice(lo, lo + chunk)
+        try:
+            parts.append(_integrate_chunk(fn, tuple(x[rows] for x in start), tuple(x[rows] for x in end),
+                                          nodes, weights, tuple(c[rows] for c in context)))
+        except torch.cuda.OutOfMemoryError as error:
+            chunk = halve(chunk, error, per_row)
+            continue
+        lo += chunk
     if len(parts) == 1:
         return parts[0]
     attributions = tuple(torch.cat(group) for group in zip(*(p.attributions for p in parts), strict=True))

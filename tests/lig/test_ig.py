@@ -80,3 +80,51 @@ def test_trapezoid_node_at_alpha_zero_contributes_nothing():
     expected = x**2 / x.norm(dim=-1, keepdim=True) * float(weights[1:].sum())
     torch.testing.assert_close(result.attributions[0], expected)
     assert np.isclose(float(weights[1:].sum()), 4 / 5 - 1 / 10)
+
+
+def _runs_out_of_memory_above(rows: int, calls: list[int]):
+    """Fault injection: a boundary function whose forward raises CUDA's out-of-memory error
+    whenever its batch has more than ``rows`` rows, as an allocator would (sizes recorded)."""
+
+    def fn(path, context):
+        calls.append(path[0].shape[0])
+        if path[0].shape[0] > rows:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return torch.sin(path[0] * context[0].unsqueeze(1))
+
+    return fn
+
+
+def test_out_of_memory_halves_the_chunk_gives_the_same_numbers_and_is_said_once():
+    import warnings
+
+    from ligsite.lig.ig import MemoryRetryWarning, say_memory_retry
+
+    say_memory_retry.cache_clear()  # a fresh "process" for the once-only message
+    x, scale = randn(13, 5), randn(13, 5)
+    reference = integrate(lambda p, c: torch.sin(p[0] * c[0].unsqueeze(1)), (torch.zeros_like(x),), (x,),
+                          *gauss_legendre(6), context=(scale,))
+    calls: list[int] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # two calls, both halving from 13 rows down to 3: one message in all
+            retried = integrate(_runs_out_of_memory_above(3, calls), (torch.zeros_like(x),), (x,),
+                                *gauss_legendre(6), context=(scale,))
+            torch.testing.assert_close(retried.attributions[0], reference.attributions[0], rtol=0, atol=0)
+            torch.testing.assert_close(retried.value, reference.value, rtol=0, atol=0)
+    said = [w for w in caught if issubclass(w.category, MemoryRetryWarning)]
+    assert len(said) == 1 and "halving the chunk" in str(said[0].message)
+    assert calls[:3] == [13, 6, 3]  # 13 -> 6 -> 3 rows, then chunks of 3
+    assert sum(c for c in calls if c <= 3) == 2 * 2 * 13  # every row once per run (ends + path calls)
+
+
+def test_out_of_memory_on_one_row_says_what_to_change():
+    import pytest
+
+    from ligsite.errors import ComputeFailed
+
+    x = randn(4, 5)
+    with pytest.raises(ComputeFailed, match="single IG row.*fewer --steps") as raised:
+        integrate(_runs_out_of_memory_above(0, []), (torch.zeros_like(x),), (x,), *gauss_legendre(4),
+                  context=(x,))
+    assert isinstance(raised.value.__cause__, torch.cuda.OutOfMemoryError)
