@@ -38,7 +38,7 @@ def layer_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: 
     if fast and block.affine_project:
         start, end, constants = _projected_ends(block, z, targets, baseline)
         result = integrate(_projected_fn(block, heads=False), start, end, nodes, weights, constants)
-        return _projected_scores(result.attributions, targets).sum(-1), result.value
+        return _projected_scores(result.attributions, targets, block).sum(-1), result.value
     start, end = _input_ends(z, targets, baseline)
     result = integrate(_input_fn(block, heads=False), start, end, nodes, weights, (targets,))
     return result.attributions[0].sum(-1), result.value
@@ -53,7 +53,7 @@ def att_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
         start, end, constants = _projected_ends(block, z, targets, baseline)
         result = integrate(_projected_fn(block, heads=True), start[:3], end[:3], nodes, weights,
                            constants)
-        return _projected_scores(result.attributions, targets), result.value
+        return _projected_scores(result.attributions, targets, block), result.value
     # Otherwise every head needs its own copy of the path so its gradient stays separate.
     h = block.n_heads
     start, end = _input_ends(z, targets, baseline)
@@ -84,10 +84,10 @@ def mlp_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes: np
     u_start = v[targets].flatten(-2) if baseline == "att_itb_a0" else torch.zeros_like(u)
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:
-        (u_path,), (z_row,) = path, context  # [B, n, H*d], [B, D]
-        return block.finish(u_path, z_row.unsqueeze(1).expand(-1, u_path.shape[1], -1))
+        (u_path,), (z_row,) = path, context  # [B, n, H*d], [B, D] (or [B, 2w+1, D]: ``_rows``)
+        return block.finish(u_path, z_row.unsqueeze(1).expand(-1, u_path.shape[1], *z_row.shape[1:]))
 
-    result = integrate(fn, (u_start,), (u,), nodes, weights, (z[targets],))
+    result = integrate(fn, (u_start,), (u,), nodes, weights, (_rows(block, z, targets),))
     scores = result.attributions[0].view(len(targets), block.n_heads, -1).sum(-1)  # [J, H]
     return scores, result.value
 
@@ -99,27 +99,35 @@ def _projected_ends(block: Block, z: Tensor, targets: Tensor,
     Along an affine path every projected row moves as ``K_i(α) = K'_i + α ΔK_i``; giving each
     (source, head) its own gate ``s`` in place of α leaves the IG of that gate equal to the
     source's K (or V, or q) share, ``⟨ΔK_i, ∫ ∂L/∂K_i⟩`` (chain rule: ``∂L/∂s = ⟨∂L/∂K_i, ΔK_i⟩``).
-    Gates: s_q [J, H], s_k [J, T, H], s_v [J, T, H] from 0 to 1, plus the residual row [J, D].
+    Gates: s_q [J, H], s_k [J, T, H], s_v [J, T, H] from 0 to 1, plus the residual row [J, D]
+    (the rows ``finish`` reads: ``_rows``).
     Constants: the four per-head dot products ``q'·K'_i, q'·ΔK_i, Δq·K'_i, Δq·ΔK_i``
-    [J, T, H, 4], V' and ΔV [J, T, H, d].
+    [J, T, H, 4], V' and ΔV [J, T, H, d]. A block with ``relative_dots`` (DeBERTa's c2p, linear
+    in q_j, and p2c, linear in K_i) adds them to the same channels: c2p(q') + p2c(K') to the
+    first, p2c(ΔK) to the second, c2p(Δq) to the third.
     """
     j, t = len(targets), z.shape[0]
     q, k, v = block.project(z)  # [T, H, d]
     if baseline == "zero":
         q0, k0, v0 = block.project(torch.zeros_like(z))  # the projections' biases, [T, H, d]
         q_start, k_start, v_start = q0[targets], k0.expand((j,) + k.shape), v0.expand((j,) + v.shape)
-        z_start = torch.zeros_like(z[targets])
+        z_start = torch.zeros_like(_rows(block, z, targets))
     elif baseline == "self_input_token":  # every row z_j: every projected row is row j's
-        q_start, z_start = q[targets], z[targets]
+        q_start, z_start = q[targets], _rows(block, z, targets, z[targets])
         k_start, v_start = k[targets].unsqueeze(1).expand(-1, t, -1, -1), v[targets].unsqueeze(1).expand(-1, t, -1, -1)
     else:
         raise InputError(f"no raw path for baseline {baseline!r}; valid: {', '.join(RAW_BASELINES)}")
     dq, dk, dv = q[targets] - q_start, k - k_start, v - v_start  # [J, H, d], [J, T, H, d] x2
     dots = torch.stack([torch.einsum("jhd,jthd->jth", a, b) for a, b in
                         ((q_start, k_start), (q_start, dk), (dq, k_start), (dq, dk))], -1)  # [J, T, H, 4]
+    relative = getattr(block, "relative_dots", None)
+    if relative is not None:  # [J, 1, T, H, 2] -> (c2p, p2c) [J, T, H] at each end and along the path
+        (c2p, p2c), (c2p_d, p2c_d) = (relative(a[:, None], b, targets[:, None]).squeeze(1).unbind(-1)
+                                      for a, b in ((q_start, k_start), (dq, dk)))
+        dots = dots + torch.stack((c2p + p2c, p2c_d, c2p_d, torch.zeros_like(c2p)), -1)
     gate_h, gate_th = torch.zeros_like(dq[..., 0]), torch.zeros_like(dk[..., 0])  # [J, H], [J, T, H]
     start = (gate_h, gate_th, gate_th, z_start)
-    end = (gate_h + 1, gate_th + 1, gate_th + 1, z[targets])
+    end = (gate_h + 1, gate_th + 1, gate_th + 1, _rows(block, z, targets))
     return start, end, (dots, v_start, dv, targets)
 
 
@@ -129,8 +137,11 @@ def _projected_fn(block: Block, heads: bool) -> Fn:
     The adapter's own ``attend`` supplies the probabilities: lifted 2-d queries (1, s_q) and
     keys (q'·K'_i + s_k q'·ΔK_i, Δq·K'_i + s_k Δq·ΔK_i) give the same dot products as
     q(α)·K_i(α), and one-hot values make its output the probabilities themselves. Nothing of
-    size [n, T, H, d] is ever formed; V enters through two batched matmuls.
+    size [n, T, H, d] is ever formed; V enters through two batched matmuls. A block with
+    ``relative_dots`` has them in the channels already: its ``attend_content`` (``attend``
+    without them) reads the lifted pairs.
     """
+    attend = getattr(block, "attend_content", block.attend)
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:
         s_q, s_k, s_v = path[:3]  # [B, n, H], [B, n, T, H] x2 (layer: + z_row [B, n, D])
@@ -141,7 +152,7 @@ def _projected_fn(block: Block, heads: bool) -> Fn:
         query = torch.stack((torch.ones_like(s_q), s_q), -1).unsqueeze(2)  # [B, n, 1, H, 2]
         one_hot = torch.eye(t, dtype=s_k.dtype, device=s_k.device).unsqueeze(1).expand(t, h, t)
         positions = targets.view(-1, 1, 1).expand(b, n, 1)  # [B, n, 1]
-        probs = block.attend(query, keys, one_hot, positions).squeeze(2)  # [B, n, H, T]
+        probs = attend(query, keys, one_hot, positions).squeeze(2)  # [B, n, H, T]
         u = (torch.einsum("bnht,bthd->bnhd", probs, v_start)
              + torch.einsum("bnht,bthd->bnhd", probs * s_v.transpose(-1, -2), dv))  # [B, n, H, d]
         return u if heads else block.finish(u.flatten(-2), path[3])
@@ -149,15 +160,18 @@ def _projected_fn(block: Block, heads: bool) -> Fn:
     return fn
 
 
-def _projected_scores(attributions: tuple[Tensor, ...], targets: Tensor) -> Tensor:
-    """Source scores [J, T, H] from the gates' attributions; q and z_row count at i = j."""
+def _projected_scores(attributions: tuple[Tensor, ...], targets: Tensor, block: Block) -> Tensor:
+    """Source scores [J, T, H] from the gates' attributions; q and z_row count at i = j (a
+    window's rows at j-w..j+w)."""
     a_q, a_k, a_v = attributions[:3]  # [J, H], [J, T, H] x2
     scores = a_k + a_v  # [J, T, H]
     rows = torch.arange(len(targets), device=targets.device)
-    self_share = a_q
-    if len(attributions) == 4:  # the residual row (layer route), spread evenly over heads
-        self_share = self_share + attributions[3].sum(-1, keepdim=True) / a_q.shape[1]
-    scores[rows, targets] += self_share
+    scores[rows, targets] += a_q
+    if len(attributions) == 4:  # the rows finish reads (layer route), spread evenly over heads
+        index, _ = _window(block, targets, scores.shape[1])  # [J, W]
+        share = attributions[3].sum(-1).view(len(targets), -1, 1) / a_q.shape[1]  # [J, W, 1]
+        scores.index_put_((rows[:, None].expand_as(index), index), share.expand(-1, -1, a_q.shape[1]),
+                          accumulate=True)  # rows outside the sentence add their exact 0
     return scores
 
 
@@ -186,6 +200,32 @@ def _input_fn(block: Block, heads: bool) -> Fn:
         if heads:  # [B, n, H, d] -> this copy's head [B, n, d]
             head = context[1].view(-1, 1, 1, 1).expand(b, n, 1, u.shape[-1])
             return torch.gather(u, 2, head).squeeze(2)
-        return block.finish(u.flatten(-2), torch.gather(z_path, 2, row).squeeze(2))
+        return block.finish(u.flatten(-2), _rows(block, z_path, targets))
 
     return fn
+
+
+def _window(block: Block, targets: Tensor, t: int) -> tuple[Tensor, Tensor]:
+    """Positions j-w..j+w of the rows ``finish`` reads (w = ``block.window``, 0 unless a block
+    mixes neighbour rows after attention, like DeBERTa-v2's convolution), clamped into the
+    sentence [J, W], and whether each lies inside it [J, W]."""
+    w = getattr(block, "window", 0)
+    index = targets[:, None] + torch.arange(-w, w + 1, device=targets.device)  # [J, W]
+    return index.clamp(0, t - 1), (index >= 0) & (index < t)
+
+
+def _rows(block: Block, x: Tensor, targets: Tensor, fill: Tensor | None = None) -> Tensor:
+    """The rows ``finish`` reads at each target: row j [J, D] of x [T, D] or [J, n, D] of x
+    [J, n, T, D]; with a window w, rows j-w..j+w [J, (n,) 2w+1, D], zero outside the sentence.
+    ``fill`` [J, D] replaces every row inside the sentence (the ITB start: every row z_j)."""
+    t = x.shape[-2]
+    index, inside = _window(block, targets, t)
+    inside = inside.to(x.dtype)[..., None]  # [J, W, 1]
+    if fill is not None:
+        rows = fill[:, None] * inside  # [J, W, D]
+    elif x.dim() == 2:
+        rows = x[index] * inside  # [J, W, D]
+    else:
+        n = x.shape[1]
+        rows = torch.gather(x, 2, index[:, None, :, None].expand(-1, n, -1, x.shape[-1])) * inside[:, None]
+    return rows if getattr(block, "window", 0) else rows.squeeze(-2)

@@ -28,6 +28,21 @@ keys with the same dot products, and one-hot values to read the probabilities of
 q, k, v are affine in z, which lets the engine project the two ends of a straight path and
 interpolate instead of projecting every node (METHOD.md, "Cost").
 
+Optional hooks (absent: the defaults the engine assumes):
+
+    window: int = 0                z_row of ``finish`` is rows j-w..j+w [..., 2w+1, D] (zero
+                                   outside the sentence; row j is the residual), for a block that
+                                   mixes neighbour rows after attention (DeBERTa-v2's convolution)
+    relative_dots(q, k, positions) q [..., Q, H, d], k [..., T, H, d] -> [..., Q, T, H, 2]:
+                                   dot products added to q_j·k_i before the scale, the first
+                                   linear in q (DeBERTa's c2p), the second linear in k (p2c)
+    attend_content(q, k, v, positions)   ``attend`` without ``relative_dots``: it meets the
+                                   contract above; ``attend`` adds them to q·k
+
+With ``relative_dots`` the projection-space path puts the relative terms into the lifted dot
+products (they are affine in s_q or s_k like the content terms) and reads the probabilities off
+``attend_content``.
+
 Block-only families implement ``layer`` alone (``granularities == ("layer",)``).
 """
 
