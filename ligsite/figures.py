@@ -47,7 +47,8 @@ def render_figures(spec: Path, site: Path, out: Path) -> list[Path]:
     rendered: dict[str, dict[str, bytes]] = {}
     with _viewer(site) as viewer:
         for figure in figures:
-            svg = compose(figure, [viewer.export(panel, figure.theme) for panel in figure.panels],
+            options = {**figure.export_options(), **_domain(figure, viewer)}
+            svg = compose(figure, [viewer.export(panel, options) for panel in figure.panels],
                           _diagnostic_line(figure, site))
             files = {"svg": svg.encode("utf-8")}
             if "png" in figure.formats:
@@ -69,15 +70,24 @@ class _Viewer:
     def __init__(self, page: Any, errors: list[str]) -> None:
         self.page, self.errors = page, errors
 
-    def export(self, state: dict[str, Any], theme: str) -> str:
+    def export(self, state: dict[str, Any], options: dict[str, Any]) -> str:
+        """The viewer's SVG of ``state``; options as exportSVG takes them (theme, caption, ...)."""
+        self._show(state)
+        svg = self._evaluate("(o) => window.ligsite.exportSVG(o)", options)
+        self._check()
+        return svg
+
+    def colour_range(self, state: dict[str, Any]) -> float:
+        """The largest ± bound the viewer's export of ``state`` colours with."""
+        self._show(state)
+        return float(self._evaluate("() => window.ligsite.exportRange()", None))
+
+    def _show(self, state: dict[str, Any]) -> None:
         applied = self._evaluate(
             "async (s) => { await window.ligsite.setState(s); return window.ligsite.getState(); }", state)
         differs = {key: (value, applied.get(key)) for key, value in state.items() if str(applied.get(key)) != str(value)}
         if differs:
             raise SiteError(f"the viewer did not take the state {differs} (asked, got) for sample {state['sample']}")
-        svg = self._evaluate("(t) => window.ligsite.exportSVG({theme: t})", theme)
-        self._check()
-        return svg
 
     def png(self, svg: str, scale: float) -> bytes:
         url = self._evaluate(
@@ -152,31 +162,52 @@ def svg_size(svg: str) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-def compose(figure: Figure, panels: list[str], diagnostic: str | None) -> str:
-    """One SVG: the panels' own exports on a grid, the figure caption above, the diagnostic below.
+def _domain(figure: Figure, viewer: _Viewer) -> dict[str, float]:
+    """The exportSVG ``domain`` option of a figure whose panels share one colour range."""
+    if figure.colour_range == "panel":
+        return {}
+    if figure.colour_range == "figure":
+        return {"domain": max(viewer.colour_range(panel) for panel in figure.panels)}
+    return {"domain": float(figure.colour_range)}
 
-    A single panel with no caption or diagnostic is the viewer's export unchanged.
+
+def compose(figure: Figure, panels: list[str], diagnostic: str | None) -> str:
+    """One SVG: the panels' own exports on a grid, the figure title and caption above, the
+    diagnostic below. Each column is as wide as its widest panel and panels sit 8 px apart, so
+    there is no blank band between them.
+
+    A single panel with no diagnostic is the viewer's export (which drew the title and caption).
     """
-    if len(panels) == 1 and not figure.caption and diagnostic is None:
+    if len(panels) == 1 and diagnostic is None:
         return _resized(panels[0], figure.width)
     sizes = [svg_size(svg) for svg in panels]
     cols = min(figure.columns, len(panels))
-    col_w = max(w for w, _ in sizes)
+    col_w = [max(w for k, (w, _) in enumerate(sizes) if k % cols == c) for c in range(cols)]
     rows = [sizes[k:k + cols] for k in range(0, len(sizes), cols)]
     row_h = [max(h for _, h in row) for row in rows]
-    top = 28 if figure.caption else 8
-    width = cols * col_w + (cols - 1) * 8 + 16
+    width = sum(col_w) + (cols - 1) * 8 + 16
+    font = figure.font_size or 12
+    texts, y = [], 8.0
+    if figure.title and len(panels) > 1:
+        y += round(font * 1.3)
+        texts.append(f'<text class="figure-title" x="8" y="{_num(y)}" font-size="{_num(round(font * 1.3))}" '
+                     f'font-weight="bold">{_xml(figure.title)}</text>')
+        y += 6
+    if isinstance(figure.caption, str) and figure.caption and len(panels) > 1:
+        line_h = round(font * 1.25)
+        lines = _wrap(figure.caption, max(12, int((width - 16) / (font * 0.55))))
+        tspans = "".join(f'<tspan x="8" y="{_num(y + font + k * line_h)}">{_xml(line)}</tspan>' for k, line in enumerate(lines))
+        texts.append(f'<text class="figure-caption" font-size="{_num(font)}">{tspans}</text>')
+        y += font + (len(lines) - 1) * line_h + 8
+    top = max(y, 8.0)
     height = top + sum(row_h) + 8 * (len(rows) - 1) + (28 if diagnostic else 8)
     body = []
     for k, svg in enumerate(panels):
-        x = 8 + (k % cols) * (col_w + 8)
+        x = 8 + sum(col_w[: k % cols]) + 8 * (k % cols)
         y = top + sum(row_h[: k // cols]) + 8 * (k // cols)
         body.append(_nested(svg, k, x, y))
-    texts = []
-    if figure.caption:
-        texts.append(f'<text class="figure-caption" x="8" y="19" font-size="13">{_xml(figure.caption)}</text>')
     if diagnostic:
-        texts.append(f'<text class="diagnostic" x="8" y="{_num(height - 10)}" font-size="12">{_xml(diagnostic)}</text>')
+        texts.append(f'<text class="diagnostic" x="8" y="{_num(height - 10)}" font-size="{_num(font)}">{_xml(diagnostic)}</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" height="{_num(height)}" '
            f'viewBox="0 0 {_num(width)} {_num(height)}" font-family="{FONT}">'
            f'<rect width="{_num(width)}" height="{_num(height)}" fill="{"#121212" if figure.theme == "dark" else "#ffffff"}"/>'
@@ -254,7 +285,7 @@ def gallery(figures: list[Figure], site: Path, out: Path) -> str:
         image = f"{figure.name}.svg" if "svg" in figure.formats else f"{figure.name}.png"
         files = " · ".join(f'<a href="{figure.name}.{fmt}">{fmt.upper()}</a>' for fmt in figure.formats)
         state = urllib.parse.urlencode(figure.panels[0])
-        caption = html.escape(figure.caption or figure.name)
+        caption = html.escape((figure.caption if isinstance(figure.caption, str) else "") or figure.title or figure.name)
         items.append(f'<figure id="{figure.name}"><img src="{image}" alt="{caption}">'
                      f'<figcaption>{caption} · {files} · <a href="{viewer}/index.html#{html.escape(state)}">open in the viewer</a>'
                      f'</figcaption></figure>')
@@ -265,6 +296,17 @@ def gallery(figures: list[Figure], site: Path, out: Path) -> str:
             "figcaption{margin-top:.4rem}</style></head><body>"
             f"<p><a href=\"{viewer}/index.html\">← viewer</a></p><h1>Figures</h1>\n"
             + "\n".join(items) + "\n</body></html>\n")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken at spaces (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def _xml(text: str) -> str:

@@ -8,6 +8,7 @@ docs/figures.md. Each figure becomes one or more panels; a panel is a viewer sta
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,17 @@ from ligsite.config import read_toml
 from ligsite.errors import SiteError
 
 # viewer state keys a panel may set, by spec key
-PANEL_KEYS = ("route", "baselines", "layers", "target", "norm", "hide_self", "axis")
-FIGURE_KEYS = ("name", "sample", "caption", "theme", "width", "formats", "png_scale", "panels",
-               "columns", "diagnostic", *PANEL_KEYS)
+PANEL_KEYS = ("route", "baselines", "layers", "target", "norm", "hide_self", "axis", "word_agg", "scale")
+FIGURE_KEYS = ("name", "sample", "caption", "title", "font_size", "colour_range", "theme", "width", "formats",
+               "png_scale", "panels", "columns", "diagnostic", *PANEL_KEYS)
 CHOICES = {"route": ("direct", "composed"), "norm": ("raw", "share", "share-noself"),
-           "axis": ("token", "word"), "theme": ("light", "dark"), "formats": ("svg", "png"),
-           "diagnostic": ("l2",)}
+           "axis": ("token", "word"), "word_agg": ("sum", "mean"), "scale": ("shared", "layer"),
+           "theme": ("light", "dark"), "formats": ("svg", "png"), "diagnostic": ("l2",),
+           "colour_range": ("panel", "figure")}
 DEFAULTS: dict[str, Any] = {"route": "direct", "layers": "all", "norm": "raw", "hide_self": False,
-                            "axis": "token", "theme": "light", "formats": ["svg", "png"],
-                            "png_scale": 2, "caption": "", "width": None, "columns": None,
+                            "axis": "token", "word_agg": "sum", "scale": "shared", "theme": "light",
+                            "formats": ["svg", "png"], "png_scale": 2, "caption": None, "title": None,
+                            "font_size": None, "colour_range": "panel", "width": None, "columns": None,
                             "diagnostic": None, "target": None}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -39,13 +42,30 @@ class Figure:
     name: str
     sample: str
     panels: tuple[dict[str, Any], ...]
-    caption: str
+    caption: str | bool | None  # None: the viewer's generated captions; False: none; a string: this one
     theme: str
     width: int | None
     formats: tuple[str, ...]
     png_scale: float
     columns: int
     diagnostic: str | None
+    title: str | None = None
+    font_size: float | None = None  # caption and title size in px; None: the viewer's 12
+    colour_range: str | float = "panel"  # "panel", "figure" (one range, the panels' largest) or a fixed ±bound
+
+    def export_options(self) -> dict[str, Any]:
+        """The exportSVG options every panel of this figure is drawn with (figure-wide keys only)."""
+        options: dict[str, Any] = {"theme": self.theme}
+        if self.font_size is not None:
+            options["font_size"] = self.font_size
+        if self.caption is False:
+            options["caption"] = False
+        if len(self.panels) == 1:  # one panel: its export is the figure, so it carries the text
+            if isinstance(self.caption, str):
+                options["caption"] = self.caption
+            if self.title:
+                options["title"] = self.title
+        return options
 
 
 def load_spec(path: Path, site: Path) -> list[Figure]:
@@ -113,8 +133,9 @@ def _figure(entry: dict[str, Any], manifest: dict[str, Any], site: Path, where: 
                    for state in _states({**entry, **_panel_keys(panel, where)}, manifest, payload, where))
     if entry["diagnostic"] == "l2":
         _check_l2_pair(panels, where)
-    return Figure(name=name, sample=sample, panels=panels, caption=str(entry["caption"]),
-                  theme=entry["theme"], width=_positive(entry["width"], "width", where, optional=True),
+    return Figure(name=name, sample=sample, panels=panels, caption=_caption(entry["caption"], where),
+                  title=_text(entry["title"], "title", where), font_size=_font_size(entry["font_size"], where),
+                  colour_range=_colour_range(entry["colour_range"], where), theme=entry["theme"], width=_positive(entry["width"], "width", where, optional=True),
                   formats=tuple(dict.fromkeys(formats)), png_scale=_positive(entry["png_scale"], "png_scale", where),
                   columns=int(_positive(entry["columns"] or min(len(panels), 4), "columns", where)),
                   diagnostic=entry["diagnostic"])
@@ -128,10 +149,11 @@ def _panel_keys(panel: Any, where: str) -> dict[str, Any]:
 
 def _states(entry: dict[str, Any], manifest: dict[str, Any], payload: dict[str, Any], where: str) -> list[dict[str, Any]]:
     """One viewer state per requested layer (``layers = "all"`` is one all-layer panel)."""
-    for key in ("route", "norm", "axis"):
+    for key in ("route", "norm", "axis", "word_agg", "scale"):
         _choice(where, key, entry[key])
     state: dict[str, Any] = {"sample": entry["sample"], "route": entry["route"], "norm": entry["norm"],
-                             "hideSelf": 1 if entry["hide_self"] else 0, "axis": entry["axis"]}
+                             "hideSelf": 1 if entry["hide_self"] else 0, "axis": entry["axis"],
+                             "wordAgg": entry["word_agg"], "scale": entry["scale"]}
     state.update(_baselines(entry, manifest, where))
     if entry["target"] is not None:
         if not isinstance(entry["target"], int) or entry["target"] < 0:
@@ -179,6 +201,38 @@ def _check_l2_pair(panels: tuple[dict[str, Any], ...], where: str) -> None:
     if sorted(routes) != ["composed", "direct"] or len(layers) != 1 or "all" in layers:
         raise SiteError(f"{where}: diagnostic = \"l2\" needs exactly one direct and one composed panel "
                         f"of one layer; got routes {routes} and layers {sorted(map(str, layers))}")
+
+
+def _caption(value: Any, where: str) -> str | bool | None:
+    if value is None or value is False or isinstance(value, str):
+        return value
+    raise SiteError(f"{where}: caption must be a string, or false to hide it, got {value!r}")
+
+
+def _text(value: Any, key: str, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    raise SiteError(f"{where}: {key} must be a string, got {value!r}")
+
+
+def _font_size(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    size = _positive(value, "font_size", where)
+    if not 6 <= size <= 40:
+        raise SiteError(f"{where}: font_size must be between 6 and 40 (px), got {value!r}")
+    return size
+
+
+def _colour_range(value: Any, where: str) -> str | float:
+    """"panel" (each panel its own range), "figure" (one shared range) or a fixed positive ±bound."""
+    if isinstance(value, str):
+        _choice(where, "colour_range", value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise SiteError(f"{where}: colour_range must be \"panel\", \"figure\" or a positive number "
+                        f"(a fixed ± range), got {value!r}")
+    return float(value)
 
 
 def _choice(where: str, key: str, value: Any) -> None:

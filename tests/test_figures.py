@@ -138,6 +138,10 @@ def test_spec_errors_name_the_bad_value_and_the_valid_choices(site: Path, tmp_pa
         'name = "x"\nsample = "8090ccfd0c"\nroute = "composed"\nbaselines = {att = "zero", mlp = "x"}':
             "composed baselines {att, mlp} must be one of zero+zero",
         'name = "x"\nsample = "8090ccfd0c"\ndiagnostic = "l2"': "needs exactly one direct and one composed panel",
+        'name = "x"\nsample = "8090ccfd0c"\ncaption = 3': "caption must be a string, or false to hide it, got 3",
+        'name = "x"\nsample = "8090ccfd0c"\nfont_size = 2': "font_size must be between 6 and 40 (px), got 2",
+        'name = "x"\nsample = "8090ccfd0c"\ncolour_range = "all"': "colour_range 'all' is not valid; choose one of panel, figure",
+        'name = "x"\nsample = "8090ccfd0c"\nscale = "global"': "scale 'global' is not valid; choose one of shared, layer",
     }
     for body, message in cases.items():
         spec.write_text("[[figure]]\n" + body + "\n")
@@ -168,8 +172,8 @@ def test_compose_lays_panels_side_by_side_with_unique_ids_and_requested_width() 
                     width=600, formats=("svg",), png_scale=2, columns=2, diagnostic=None)
     svg = compose(figure, [_panel_svg(300, 200, 1), _panel_svg(200, 250, 2)], "L2 line")
     root = ET.fromstring(svg)
-    assert (root.get("width"), root.get("viewBox")) == ("600", "0 0 624 306")  # 2×300 + gap 8 + margins 16; caption 28 + 250 + L2 line 28
-    assert root.get("height") == str(round(306 * 600 / 624, 2))
+    assert (root.get("width"), root.get("viewBox")) == ("600", "0 0 524 306")  # 300 + 200 + gap 8 + margins 16; caption 28 + 250 + L2 line 28
+    assert root.get("height") == str(round(306 * 600 / 524, 2))
     nested = [node for node in root if node.tag == f"{SVG}svg"]
     assert [(n.get("x"), n.get("y"), n.get("width")) for n in nested] == [("8", "28", "300"), ("316", "28", "200")]
     assert [n.find(f"{SVG}rect").get("fill") for n in nested] == ["url(#ligsite-legend-p0)", "url(#ligsite-legend-p1)"]
@@ -184,3 +188,103 @@ def test_a_single_panel_without_extras_is_the_viewers_export_unchanged() -> None
     figure = Figure(name="f", sample="s", panels=({},), caption="", theme="light", width=None,
                     formats=("svg",), png_scale=2, columns=1, diagnostic=None)
     assert compose(figure, [_panel_svg(300, 200, 0)], None) == _panel_svg(300, 200, 0)
+
+
+# Issue 13 (publishing mode): the figure text and colour-range keys, drawn by the real viewer.
+TEXT_SPEC = """
+[defaults]
+sample = "8090ccfd0c"
+layers = 3
+formats = ["svg"]
+
+[[figure]]
+name = "titled"
+caption = "Fig. 2: what <each> token receives"
+title = "Direct z→z, layer 3"
+font_size = 16
+
+[[figure]]
+name = "bare"
+caption = false
+
+[[figure]]
+name = "own-ranges"
+panels = [{ route = "direct", baselines = { layer = "self_input_token" } },
+          { route = "composed", baselines = { att = "self_input_token", mlp = "att_itb_a0" } }]
+
+[[figure]]
+name = "one-range"
+colour_range = "figure"
+caption = "Both panels on one colour range"
+title = "Direct vs composed"
+panels = [{ route = "direct", baselines = { layer = "self_input_token" } },
+          { route = "composed", baselines = { att = "self_input_token", mlp = "att_itb_a0" } }]
+"""
+
+
+@pytest.fixture(scope="module")
+def text_figures(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("text-figures")
+    (folder / "figures.toml").write_text(TEXT_SPEC, encoding="utf-8")
+    render_figures(folder / "figures.toml", site, folder / "out")
+    return folder / "out"
+
+
+def _classed(root: ET.Element, name: str) -> list[ET.Element]:
+    return [node for node in root.iter() if node.get("class") == name]
+
+
+def _legend_range(svg: ET.Element) -> str:
+    """The "+bound" text at the right end of a panel's legend bar."""
+    legend = _classed(svg, "legend")[0]
+    return next("".join(t.itertext()) for t in legend.iter(f"{SVG}text") if "".join(t.itertext()).startswith("+"))
+
+
+def test_caption_title_and_font_size_replace_the_viewers_caption(text_figures: Path) -> None:
+    root = ET.fromstring((text_figures / "titled.svg").read_text(encoding="utf-8"))
+    caption, title = _classed(root, "caption"), _classed(root, "figure-title")
+    assert ["".join(c.itertext()) for c in caption] == ["Fig. 2: what <each> token receives"]
+    assert ["".join(t.itertext()) for t in title] == ["Direct z→z, layer 3"]
+    assert caption[0].get("font-size") == "16" and title[0].get("font-size") == "21"  # the title is 1.3×
+
+
+def test_caption_false_hides_every_caption_and_leaves_no_band(text_figures: Path) -> None:
+    bare = ET.fromstring((text_figures / "bare.svg").read_text(encoding="utf-8"))
+    titled = ET.fromstring((text_figures / "titled.svg").read_text(encoding="utf-8"))
+    assert not _classed(bare, "caption") and not _classed(bare, "figure-caption")
+    assert float(bare.get("height")) < float(titled.get("height"))
+    legend_bar = _classed(bare, "legend")[0].find(f"{SVG}rect")
+    assert float(legend_bar.get("y")) <= 24  # the legend moves up to where the caption was
+
+
+def test_panels_keep_their_own_ranges_unless_the_figure_shares_one(text_figures: Path) -> None:
+    own = [n for n in ET.fromstring((text_figures / "own-ranges.svg").read_text(encoding="utf-8")) if n.tag == f"{SVG}svg"]
+    one = [n for n in ET.fromstring((text_figures / "one-range.svg").read_text(encoding="utf-8")) if n.tag == f"{SVG}svg"]
+    assert len(own) == len(one) == 2
+    own_ranges = [_legend_range(panel) for panel in own]
+    assert own_ranges[0] != own_ranges[1]  # direct and composed maps have different units
+    shared = [_legend_range(panel) for panel in one]
+    assert shared[0] == shared[1] == max(own_ranges, key=lambda text: float(text[1:]))
+    for panel in one:
+        assert "shared by all panels of the figure" in "".join(_classed(panel, "caption")[0].itertext())
+
+
+def test_a_shared_figure_has_its_title_and_caption_once_above_the_panels(text_figures: Path) -> None:
+    root = ET.fromstring((text_figures / "one-range.svg").read_text(encoding="utf-8"))
+    assert ["".join(t.itertext()) for t in _classed(root, "figure-title")] == ["Direct vs composed"]
+    assert ["".join(t.itertext()) for t in _classed(root, "figure-caption")] == ["Both panels on one colour range"]
+    nested = [n for n in root if n.tag == f"{SVG}svg"]
+    assert float(nested[0].get("y")) > float(_classed(root, "figure-caption")[0].find(f"{SVG}tspan").get("y"))
+
+
+@pytest.mark.parametrize("name", ["own-ranges", "one-range"])
+def test_a_two_panel_figure_is_as_wide_as_its_panels_with_no_blank_band(text_figures: Path, name: str) -> None:
+    root = ET.fromstring((text_figures / f"{name}.svg").read_text(encoding="utf-8"))
+    nested = [n for n in root if n.tag == f"{SVG}svg"]
+    widths = [float(n.get("width")) for n in nested]
+    assert float(root.get("width")) == sum(widths) + 8 + 16  # the panels, one 8 px gap, 8 px margins
+    assert float(nested[1].get("x")) == float(nested[0].get("x")) + widths[0] + 8
+    for panel, width in zip(nested, widths):
+        cells = [r for g in _classed(panel, "cells") for r in g.iter(f"{SVG}rect")]
+        right = max(float(r.get("x")) + float(r.get("width")) for r in cells)
+        assert width - right <= 28, (name, width, right)  # the panel's own 12 px pad and 16 px margin only

@@ -65,16 +65,29 @@ function exLayout(view) {
   return { cell, font, label, grid, panelW, panelH, cols };
 }
 
-/** Caption split at its separators into lines of at most ~width characters (tspans). */
-function exCaptionLines(caption, maxChars) {
-  const parts = caption.split(" · ");
+/** Estimated width in px of `text` at `fontSize` in the export's sans-serif (no DOM to measure:
+ * exports are pure functions; Helvetica's average advance is about 0.55 em). */
+function exTextWidth(text, fontSize) {
+  return Math.ceil(String(text).length * fontSize * 0.55);
+}
+
+/** `text` split into lines of at most `maxChars` characters: at `separator` first, then at spaces
+ * where one piece alone is too long (a word longer than a line stays whole). */
+export function exportWrap(text, maxChars, separator = " · ") {
+  const pieces = [];
+  const parts = String(text).split(separator);
+  parts.forEach((part, k) => {
+    const piece = part + (k < parts.length - 1 ? separator : "");
+    if (piece.length <= maxChars) { pieces.push(piece); return; }
+    const words = piece.split(" ");
+    words.forEach((word, j) => pieces.push(word + (j < words.length - 1 ? " " : "")));
+  });
   const lines = [];
   let line = "";
-  parts.forEach((part, k) => {
-    const piece = part + (k < parts.length - 1 ? " · " : "");
-    if (line && (line + piece).length > maxChars) { lines.push(line); line = ""; }
-    line += piece;
-  });
+  for (const piece of pieces) {
+    if (line && (line + piece).trimEnd().length > maxChars) { lines.push(line); line = ""; }
+    line += piece;  // a line keeps its trailing separator, so the lines join back into the text
+  }
   if (line) lines.push(line);
   return lines;
 }
@@ -124,50 +137,66 @@ function exPanel(view, panel, lay, x, y, opts) {
     + `<g class="self" fill="none" stroke="${colors.self}" stroke-width="1">${selfs.join("")}</g>${mark}</g>`;
 }
 
-/** The legend: gradient bar, signed range and the normalization sentence. */
-function exLegend(view, x, y, colors, color) {
+/** The legend: gradient bar, signed range and the normalization sentence — beside the bar when it
+ * fits in `room` px, else wrapped under it (so a narrow figure is not widened by its legend). */
+function exLegendLines(view, room) {
+  if (172 + exTextWidth(view.legend, 11) <= room) return null;
+  return exportWrap(view.legend, Math.max(12, Math.floor(room / (11 * 0.55))), "; ");
+}
+
+function exLegend(view, x, y, colors, color, lines) {
   const stops = [];
   for (let k = 0; k <= 10; k++) {
     stops.push(`<stop offset="${k * 10}%" stop-color="${color((k / 5 - 1) * view.domain, view.domain, colors.nan)}"/>`);
   }
   const m = view.perPanel ? "max" : exportFormat(view.domain);  // per-panel ranges: in each title
+  const text = lines
+    ? `<text class="legend-text">${lines.map((line, k) => `<tspan x="${x}" y="${y + 38 + k * 14}">${exportEscapeXml(line)}</tspan>`).join("")}</text>`
+    : `<text class="legend-text" x="${x + 172}" y="${y + 9}">${exportEscapeXml(view.legend)}</text>`;
   return `<g class="legend" font-size="11" fill="${colors.fg}">`
     + `<defs><linearGradient id="ligsite-legend">${stops.join("")}</linearGradient></defs>`
     + `<rect x="${x}" y="${y}" width="160" height="10" fill="url(#ligsite-legend)"/>`
     + `<text x="${x}" y="${y + 22}">−${m}</text>`
     + `<text x="${x + 80}" y="${y + 22}" text-anchor="middle">0</text>`
     + `<text x="${x + 160}" y="${y + 22}" text-anchor="end">+${m}</text>`
-    + `<text class="legend-text" x="${x + 172}" y="${y + 9}">${exportEscapeXml(view.legend)}</text></g>`;
+    + `${text}</g>`;
 }
+
+// The narrowest export: the legend bar with its range labels.
+const EX_MIN_CONTENT = 200;
 
 /** The current view as a standalone SVG string (light by default; options.theme = "dark").
  * Options named like the figures spec: `caption` replaces the generated caption (an empty string
- * hides it), `title` adds a bold line above it, `font_size` sets the caption and title size (px). */
+ * or false hides it), `title` adds a bold line above it, `font_size` sets the caption and title
+ * size (px). The width is the panels' own (no blank band beside them): caption and legend wrap. */
 export function exportSVG(state, view, options = {}) {
   const colors = EX_THEMES[options.theme === "dark" ? "dark" : "light"];
   const color = view.color || exportColor;
   const lay = exLayout(view);
   const rows = Math.ceil(view.panels.length / lay.cols);
-  const width = Math.max(lay.cols * lay.panelW + 32, 640);
+  const content = Math.max(lay.cols * lay.panelW, EX_MIN_CONTENT);
+  const width = content + 32;
   const fs = Number(options.font_size) > 0 ? Number(options.font_size) : 12;
-  const captionText = typeof options.caption === "string" ? options.caption : view.caption;
-  const lines = captionText ? exCaptionLines(captionText, Math.floor((width - 32) / ((fs * 6.2) / 12))) : [];
+  const captionText = options.caption === false ? "" : typeof options.caption === "string" ? options.caption : view.caption;
+  const lines = captionText ? exportWrap(captionText, Math.max(12, Math.floor(content / (fs * 0.55)))) : [];
   const title = typeof options.title === "string" && options.title ? options.title : "";
   const titleH = title ? Math.round(fs * 1.4) + 4 : 0;
   const lineH = Math.round(fs * 1.25);
   const top = 16 + titleH + lines.length * lineH + 8;
-  const height = top + 40 + rows * lay.panelH + 8;
+  const legendLines = exLegendLines(view, content);
+  const legendH = 40 + (legendLines ? legendLines.length * 14 : 0);
+  const height = top + legendH + rows * lay.panelH + 8;
   const target = state.target === null || state.target === undefined || state.target === ""
     ? null : Number(state.target);
   const panels = view.panels.map((panel, k) => exPanel(view, panel, lay,
-    16 + (k % lay.cols) * lay.panelW, top + 40 + Math.floor(k / lay.cols) * lay.panelH,
+    16 + (k % lay.cols) * lay.panelW, top + legendH + Math.floor(k / lay.cols) * lay.panelH,
     { colors, color, target }));
   const caption = lines.map((line, k) => `<tspan x="16" y="${16 + titleH + fs + k * lineH}">${exportEscapeXml(line)}</tspan>`);
   const titleText = title ? `<text class="figure-title" x="16" y="${16 + Math.round(fs * 1.2)}" font-size="${Math.round(fs * 1.3)}" font-weight="bold" fill="${colors.fg}">${exportEscapeXml(title)}</text>` : "";
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${EX_FONT}">`
     + `<rect class="background" width="${width}" height="${height}" fill="${colors.bg}"/>` + titleText
     + (lines.length ? `<text class="caption" font-size="${fs}" fill="${colors.fg}">${caption.join("")}</text>` : "")
-    + exLegend(view, 16, top, colors, color)
+    + exLegend(view, 16, top, colors, color, legendLines)
     + panels.join("") + "</svg>\n";
 }
 
@@ -234,4 +263,10 @@ export function exportPNG(svg, scale = 2) {
     img.onerror = () => reject(new Error("the exported SVG could not be drawn as an image"));
     img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
   });
+}
+
+/** The export palette and font for figures drawn by other pages (the analysis page's plots): the
+ * viewer's own colours and font family, so both kinds of figure sit together in one paper. */
+export function exportTheme(theme = "light") {
+  return { ...EX_THEMES[theme === "dark" ? "dark" : "light"], font: EX_FONT };
 }

@@ -1,7 +1,7 @@
 // figureSpec.js — "copy figure spec": the current view as a `[[figure]]` entry of a figures TOML
 // (docs/figures.md), so a figure and a link are the same thing: `ligsite figures` draws it through
-// this viewer's own export, and a one-panel figure without a caption is that export unchanged.
-// State keys the spec cannot express (scale=layer, wordAgg=mean) are named in a comment.
+// this viewer's own export, and a one-panel figure is that export unchanged. The figure text set
+// in the export controls (caption replaced or hidden, title, font size) is written when set.
 
 /** A TOML string literal (basic string, escaped). */
 function fsString(text) {
@@ -14,8 +14,9 @@ function fsName(state) {
   return `${state.sample}-${state.route}-${layer}`.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, 64);
 }
 
-/** The `[[figure]]` TOML of a resolved state (theme: the export's, light unless the page is dark). */
-export function figureSpecOf(state) {
+/** The `[[figure]]` TOML of a resolved state (theme: the export's, light unless the page is dark)
+ * and of the figure text options {caption (string, or false: hidden), title, font_size}. */
+export function figureSpecOf(state, options = {}) {
   const baselines = state.route === "direct" ? `{ layer = ${fsString(state.layerBaseline)} }`
     : `{ att = ${fsString(state.attBaseline)}, mlp = ${fsString(state.mlpBaseline)} }`;
   const lines = [
@@ -29,11 +30,13 @@ export function figureSpecOf(state) {
     `norm = ${fsString(state.norm)}`,
     `hide_self = ${state.hideSelf === 1 ? "true" : "false"}`,
     `axis = ${fsString(state.axis)}`,
+    ...(state.axis === "word" ? [`word_agg = ${fsString(state.wordAgg === "mean" ? "mean" : "sum")}`] : []),
+    `scale = ${fsString(state.scale === "layer" ? "layer" : "shared")}`,
     `theme = ${fsString(state.theme === "dark" ? "dark" : "light")}`,
   ];
-  const lost = [];
-  if (state.scale === "layer") lost.push("scale=layer (figures use the shared colour range)");
-  if (state.axis === "word" && state.wordAgg === "mean") lost.push("wordAgg=mean (figures sum subwords)");
-  if (lost.length) lines.push(`# not expressible in a figures spec: ${lost.join("; ")}`);
+  if (options.caption === false) lines.push("caption = false");
+  else if (typeof options.caption === "string" && options.caption) lines.push(`caption = ${fsString(options.caption)}`);
+  if (typeof options.title === "string" && options.title) lines.push(`title = ${fsString(options.title)}`);
+  if (Number(options.font_size) > 0) lines.push(`font_size = ${Number(options.font_size)}`);
   return lines.join("\n") + "\n";
 }

@@ -12,7 +12,7 @@ import { createLegend } from "./legend.js";
 import { createFocus } from "./focus.js";
 import { createTooltip } from "./tooltip.js";
 import { hoverLines } from "./hover.js";
-import { createPaperTools, paperSVG, paperPNG, paperCSV } from "./paper.js";
+import { createPaperTools, paperSVG, paperPNG, paperCSV, paperRange } from "./paper.js";
 import { figureSpecOf } from "./figureSpec.js";
 import { createGlossary } from "./glossary.js";
 import { targetOnAxis } from "./words.js";
@@ -305,7 +305,9 @@ function startViewer() {
     exportSVG: (options = {}) => paperSVG(state, samples.get(state.sample), options),
     exportPNG: (scale = 2) => paperPNG(state, samples.get(state.sample), scale),
     exportCSV: () => paperCSV(state, samples.get(state.sample)),
-    figureSpec: () => figureSpecOf(state),
+    exportRange: () => paperRange(state, samples.get(state.sample)),
+    // the figures.toml entry of the current view; options default to the "Figure text" fields
+    figureSpec: (options) => figureSpecOf(state, options === undefined ? paper.figureText() : options),
   };
 }
 

@@ -61,6 +61,32 @@ function vcStepper(before, handlers) {
   return { prev, name, next, picker, unpin };
 }
 
+/** The figure text of exports and of "copy figure spec" (the figures spec's caption, title and
+ * font_size): page-local, not state, so links stay about the data. onChange gets the options. */
+function vcFigureText(form, onChange) {
+  const box = form.append("details").attr("class", "figure-text").attr("id", "figure-text");
+  box.append("summary").text("Figure text");
+  const field = (id, text, type) => {
+    const label = box.append("label").attr("class", "field");
+    label.append("span").text(text);
+    return label.append("input").attr("type", type).attr("id", id);
+  };
+  const caption = field("figCaption", "Caption (empty: generated)", "text");
+  const hide = vcCheck(box, "figNoCaption", "no caption", () => changed());
+  const title = field("figTitle", "Title", "text");
+  const size = field("figFontSize", "Font size (px)", "number").attr("min", 6).attr("max", 40).attr("step", 1);
+  function changed() {
+    const options = {};
+    if (hide.property("checked")) options.caption = false;
+    else if (caption.property("value")) options.caption = caption.property("value");
+    if (title.property("value")) options.title = title.property("value");
+    const px = Number(size.property("value"));
+    if (px >= 6 && px <= 40) options.font_size = px;
+    onChange(options);
+  }
+  for (const input of [caption, title, size]) input.on("input", changed);
+}
+
 /** form: the controls <form> (d3); holder: its drawer element; before: element the stepper precedes. */
 export function createViewControls(form, holder, before, handlers) {
   const group = form.append("fieldset").attr("class", "view-fields").attr("id", "view-fields");
@@ -78,6 +104,7 @@ export function createViewControls(form, holder, before, handlers) {
       .attr("aria-label", `export the current view as ${text}`).text(`⤓ ${text}`)
       .on("click", () => handlers.onExport(kind));
   }
+  vcFigureText(form, handlers.onFigureText);
   vcDrawer(holder);
   const stepper = vcStepper(before, handlers);
   let layers = [];

@@ -31,13 +31,16 @@ export function viewDomainOf(panels) {
   return maxAbs(panels.map((panel) => panel.values)) || 1;
 }
 
-/** The caption line of exports: sample, route, baselines, layer, normalization, orientation. */
-export function viewCaptionOf(state, legend) {
+/** The caption line of exports: sample (its label when it has one), route, baselines, layer,
+ * normalization, orientation. */
+export function viewCaptionOf(state, legend, label = null) {
   const route = state.route === "direct"
     ? `direct, layer baseline ${baselineName(state.layerBaseline)}`
     : `composed, att baseline ${baselineName(state.attBaseline)} × mlp baseline ${baselineName(state.mlpBaseline)}`;
   const layer = state.layer === "all" || state.layer == null ? "all layers" : `layer ${state.layer}`;
-  return `sample ${state.sample} · route ${route} · ${layer} · ${state.axis || "token"} axis · `
+  const sample = label === null || label === undefined || label === "" ? `sample ${state.sample}`
+    : `${label} (sample ${state.sample})`;
+  return `${sample} · route ${route} · ${layer} · ${state.axis || "token"} axis · `
     + `${state.norm || "raw"}: ${legend} · ${VIEW_ORIENTATION}`;
 }
 
@@ -60,7 +63,7 @@ export function buildViewModel(state, payload, layersOf) {
     domain: viewDomainOf(panels),
     legend: norm.legend,
     hiddenSelf: viewFlagOf(state.hideSelf) || state.norm === "share-noself",
-    caption: viewCaptionOf(state, norm.legend),
+    caption: viewCaptionOf(state, norm.legend, payload.label),
     orientation: VIEW_ORIENTATION,
   };
 }
