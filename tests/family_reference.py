@@ -1,6 +1,6 @@
 """Independent float64 reference of LIG's att / mlp / layer routes through a family's own HF layer.
 
-For the families of issue 10 (ALBERT, MPNet, Switch; any layer whose output projection's input is
+For the families of issue 10 (ALBERT, DeBERTa, MPNet, Switch; any layer whose output projection's input is
 ``u = concat_h c^h``): the layer module is called exactly as the model's forward called it (the
 arguments captured by a pre-hook during a real float64 forward, in call order, so a module shared
 by several blocks — ALBERT — gives one call per block), broadcast over a batch of path points.
@@ -44,12 +44,15 @@ class LayerCall:
     heads: int
     head_dim: int
     patches: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)
+    after: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (X, layer output) -> block output
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """The layer on block inputs X [N, T, D] -> [N, T, D]."""
+        """The layer on block inputs X [N, T, D] -> [N, T, D] (then ``after``, e.g. DeBERTa-v2's
+        encoder convolution of block 0, which reads X itself)."""
         with self.patches():
             out = self.layer(X, *self.args, **self.kwargs)
-        return out[0] if isinstance(out, (tuple, list)) else out
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            return out if self.after is None else self.after(X, out)
 
     def u(self, X: torch.Tensor) -> torch.Tensor:
         """The output projection's input [N, T, H·d] on block inputs X [N, T, D]."""

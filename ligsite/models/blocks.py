@@ -1,4 +1,4 @@
-"""Block-only families (DeBERTa; Mamba in mamba.py): LAYER through the block's own forward.
+"""Block-only replay: LAYER through a block's own forward, for a family without an att/mlp adapter.
 
 The layer module is replayed with the arguments the model passed it during the real forward
 (captured by a forward pre-hook): the attention mask, relative position bias or rotary tables
@@ -11,15 +11,12 @@ batch 1 broadcast over it.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ligsite.errors import InputError
-from ligsite.models.base import ForwardCache
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import first_tensor
 
@@ -86,51 +83,3 @@ class BlockOnlyAdapter(HFAdapter):
         if index not in self._calls:
             raise InputError(f"block {index} of {self.name} is replayed from a real forward: call forward() first")
         return ReplayBlock(index, module, self._calls[index], (self.n_heads, self.head_dim, self.hidden_size))
-
-
-class ConvReplayBlock(ReplayBlock):
-    """DeBERTa-v2's block 0 followed by the encoder's convolution (METHOD.md, "Other blocks").
-
-    The encoder applies ``conv(z(0), layer(z(0)), mask)`` (kernel over rows j-1..j+1, tanh, its
-    own LayerNorm) after block 0, outside the layer module; it depends on the block input, so it
-    belongs to LAYER_0 and z(1) is its output.
-    """
-
-    def __init__(self, block: ReplayBlock, conv: nn.Module):
-        self.__dict__.update(block.__dict__)
-        self.conv = conv
-
-    def layer(self, z: Tensor) -> Tensor:
-        t, d = z.shape[-2:]
-        flat = z.reshape(-1, t, d)  # [B, T, D]
-        out = super().layer(flat)  # [B, T, D]
-        mask = torch.ones(1, t, dtype=torch.long, device=z.device)  # one unpadded sentence
-        return self.conv(flat, out, mask).reshape(z.shape)
-
-
-class DebertaAdapter(BlockOnlyAdapter):
-    """DeBERTa v1/v2/v3: the relative positions and embeddings are replayed with the call;
-    v2's convolution after block 0 is part of block 0 (``ConvReplayBlock``)."""
-
-    family = "deberta"
-
-    def layers(self) -> Sequence[nn.Module]:
-        return self.model.encoder.layer
-
-    def forward(self, input_ids: Tensor) -> ForwardCache:
-        """The recorded forward; with a convolution, block 0's own output is the one after it."""
-        cache = super().forward(input_ids)
-        if getattr(self.model.encoder, "conv", None) is not None:
-            with torch.no_grad():
-                cache.z_next[0] = self.block(0).layer(cache.z[0])  # [T, D]
-        return cache
-
-    def make_block(self, module: nn.Module, index: int) -> ReplayBlock:
-        block = super().make_block(module, index)
-        conv = getattr(self.model.encoder, "conv", None)
-        if index != 0 or conv is None:
-            return block
-        weight = next(module.parameters())
-        if next(conv.parameters()).dtype != weight.dtype or next(conv.parameters()).device != weight.device:
-            conv = copy.deepcopy(conv).to(device=weight.device, dtype=weight.dtype).requires_grad_(False)
-        return ConvReplayBlock(block, conv)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ligsite.errors import ModelError
 from ligsite.models.bert import BertAdapter, RobertaAdapter
 from ligsite.models.albert import AlbertAdapter
-from ligsite.models.blocks import DebertaAdapter
+from ligsite.models.deberta import DebertaAdapter
 from ligsite.models.distilbert import DistilBertAdapter
 from ligsite.models.gemma import GemmaAdapter
 from ligsite.models.gpt2 import GPT2Adapter

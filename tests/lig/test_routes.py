@@ -17,8 +17,8 @@ from ligsite.models.loading import load
 
 TEXT = "the cat sat on mats"
 STEPS = 5
-FULL = ("bert", "gpt2", "distilbert", "modernbert", "albert", "mpnet")
-BLOCK_ONLY = ("deberta-v2", "mamba")
+FULL = ("bert", "gpt2", "distilbert", "modernbert", "albert", "mpnet", "deberta-v2")
+BLOCK_ONLY = ("mamba",)
 pytestmark = pytest.mark.filterwarnings("ignore::ligsite.api.CompletenessWarning")
 
 

@@ -1,4 +1,7 @@
-"""Block-only families: LAYER by replaying the HF layer with the arguments of the real forward."""
+"""Block-only replay (``ligsite.models.blocks``): LAYER by replaying the HF layer with the
+arguments of the real forward, for a family without att/mlp adapter. DeBERTa has its own full
+adapter now, so its layers serve here as the replayed family (relative positions and embeddings
+travel with the captured call)."""
 
 from __future__ import annotations
 
@@ -6,14 +9,28 @@ import pytest
 import torch
 
 from ligsite.errors import InputError
-from ligsite.models.loading import load
+from ligsite.models.blocks import BlockOnlyAdapter
 
 TEXT = "A tiny model reads a sentence that is longer than its local window of eight tokens."
 
 
+class ReplayedDeberta(BlockOnlyAdapter):
+    family = "deberta-replayed"
+
+    def layers(self):
+        return self.model.encoder.layer
+
+
+def _replayed(folder) -> ReplayedDeberta:
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(folder, attn_implementation="eager")
+    return ReplayedDeberta(model, AutoTokenizer.from_pretrained(folder), folder.name, folder.name, torch.float32)
+
+
 @pytest.fixture(scope="module", params=["deberta-v2", "deberta"])
 def run(request, tiny_model_dir):
-    adapter = load(str(tiny_model_dir(request.param)))
+    adapter = _replayed(tiny_model_dir(request.param))
     ids = adapter.tokenize(TEXT).input_ids
     cache = adapter.forward(ids)
     with torch.no_grad():
@@ -64,6 +81,6 @@ def test_replayed_layer_has_gradients_and_float64(run):
 
 
 def test_block_before_forward_is_an_error(tiny_model_dir):
-    adapter = load(str(tiny_model_dir("deberta-v2")))
+    adapter = _replayed(tiny_model_dir("deberta-v2"))
     with pytest.raises(InputError, match="call forward"):
         adapter.block(0)

@@ -1,88 +1,193 @@
-"""DeBERTa v1 / v2 (issue 10): layer only, through the block's own forward; v2's convolution
-after block 0 (applied by the encoder, outside the layer module) is part of LAYER_0."""
+"""DeBERTa v1 and v2 (issue 10) at every granularity, against their own HF layer modules.
+
+The reference (tests/family_reference.py) calls each DebertaLayer / DebertaV2Layer with the
+arguments of the model's real float64 forward (relative positions, relative embeddings, mask),
+per target, nodes batched, autograd; for v2's block 0 the encoder's convolution follows the
+layer on the same block input (it is part of LAYER_0, held at the real input in MLP_0). v1's
+DebertaLayerNorm computes in float32 even for float64 input: the reference's runs it in
+float64 (the engine computes norms in the run's dtype). The engine runs its projection-space
+fast path with the relative terms as extra dot-product channels.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+
 import pytest
 import torch
 
-from ligsite.lig.completeness import nodes_for, run_route
-from ligsite.lig.routes import layer_route
+import family_reference as ref
+from ligsite.errors import InputError
+from ligsite.lig.completeness import nodes_for
+from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.loading import load
+from route_runs import auto_runs
 
-TEXT = "the cat sat on the mat and slept"
+TEXT = "the cat sat on the mat, and the cat slept"
 STEPS = 6
+FAMILIES = ("deberta-v2-conv", "deberta")
+F64 = torch.float64
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
-@pytest.fixture(scope="module", params=["deberta-v2-conv", "deberta"])
-def deberta(request, tiny_model_dir):
-    adapter = load(str(tiny_model_dir(request.param)), "cpu", "float64")
-    ids = adapter.tokenize(TEXT).input_ids
-    cache = adapter.forward(ids)
-    with torch.no_grad():
-        outputs = adapter.model(input_ids=ids[None], output_hidden_states=True)
-    return request.param, adapter, cache, outputs
+@contextlib.contextmanager
+def _norms_in_float64(model):
+    """v1's DebertaLayerNorm in the input's dtype (HF's casts to float32 first)."""
+    patched = []
+    for module in model.modules():
+        if type(module).__name__ == "DebertaLayerNorm":
+            module.forward = lambda x, m=module: m.weight * (x - x.mean(-1, keepdim=True)) / torch.sqrt(
+                x.var(-1, unbiased=False, keepdim=True) + m.variance_epsilon) + m.bias
+            patched.append(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.__dict__.pop("forward", None)
 
 
-def _hf_layer0(adapter, cache):
-    """Block 0 as the encoder runs it: the HF layer with its real call, then (v2) the conv."""
-    encoder = adapter.model.encoder
-    args, kwargs = adapter._calls[0]
-    kwargs = {k: v for k, v in kwargs.items() if k != "output_attentions"}
+def _reference(folder) -> tuple[list[ref.LayerCall], list[torch.Tensor], object]:
+    import transformers as tf
 
-    def f(X):  # [N, T, D]
-        out = encoder.layer[0](X, *args[1:], **kwargs)[0]
-        if getattr(encoder, "conv", None) is not None:
-            out = encoder.conv(X, out, torch.ones(1, X.shape[1], dtype=torch.long))
-        return out
-
-    return f
-
-
-def test_block_outputs_are_the_encoders_hidden_states(deberta):
-    family, adapter, cache, outputs = deberta
-    assert adapter.granularities == ("layer",)
-    assert (getattr(adapter.model.encoder, "conv", None) is not None) == (family == "deberta-v2-conv")
-    for layer in range(adapter.n_layers):
-        torch.testing.assert_close(cache.z_next[layer], outputs.hidden_states[layer + 1][0], rtol=0, atol=1e-12)
-        torch.testing.assert_close(adapter.block(layer).layer(cache.z[layer]), cache.z_next[layer], rtol=0, atol=1e-12)
-    if family == "deberta-v2-conv":  # the layer module alone is not z(1): the conv is part of LAYER_0
-        args, kwargs = adapter._calls[0]
-        alone = adapter.model.encoder.layer[0](cache.z[0][None], *args[1:], **kwargs)[0][0]
-        assert (alone - cache.z[1]).abs().max() > 1e-2
+    model = tf.AutoModel.from_pretrained(folder, attn_implementation="eager", dtype=F64).eval().requires_grad_(False)
+    config, encoder = model.config, model.encoder
+    heads = config.num_attention_heads
+    patches = lambda: _norms_in_float64(model)  # noqa: E731
+    ids = torch.tensor(tf.AutoTokenizer.from_pretrained(folder)(TEXT)["input_ids"])
+    calls = ref.capture(model, list(encoder.layer), ids, patches)
+    conv = getattr(encoder, "conv", None)
+    mask = torch.ones(1, len(ids), dtype=torch.long)
+    after = None if conv is None else (lambda X, out: conv(X, out, mask))
+    return ([ref.LayerCall(encoder.layer[l], a, k, encoder.layer[l].attention.output.dense, heads,
+                           config.hidden_size // heads, patches, after if l == 0 else None)
+             for l, (a, k, _) in enumerate(calls)], [z for _, _, z in calls], model)
 
 
+@pytest.fixture(scope="module")
+def models(tiny_model_dir):
+    """family -> (adapter float64, forward cache, reference calls, reference block inputs, HF model)."""
+    out = {}
+    for family in FAMILIES:
+        folder = tiny_model_dir(family)
+        adapter = load(str(folder), "cpu", "float64")
+        cache = adapter.forward(adapter.tokenize(TEXT).input_ids)
+        out[family] = (adapter, cache, *_reference(folder))
+    return out
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_block_inputs_contexts_and_outputs_equal_the_hf_layers(models, family):
+    """z(l), the per-head contexts (input of attention.output.dense) and z(l+1) are HF's."""
+    adapter, cache, calls, z_ref, _ = models[family]
+    assert adapter.granularities == ("att", "mlp", "layer") and adapter.family == "deberta"
+    precise = family != "deberta"  # ligsite's forward runs HF's float32 DebertaLayerNorm (v1)
+    for layer, call in enumerate(calls):
+        torch.testing.assert_close(cache.z[layer], z_ref[layer], rtol=0, atol=1e-12 if precise else 1e-5)
+        block, z = adapter.block(layer), cache.z[layer]
+        u = block.attend(*block.project(z), torch.arange(z.shape[0])).flatten(-2)  # [T, H*d]
+        torch.testing.assert_close(u, call.u(z[None])[0], rtol=0, atol=1e-12)
+        torch.testing.assert_close(block.layer(z), call.forward(z[None])[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_routes_equal_the_hf_layer_reference(models, family):
+    adapter, cache, calls, _, _ = models[family]
+    targets = torch.arange(len(cache.input_ids))
+    for layer, call in enumerate(calls):
+        block, z = adapter.block(layer), cache.z[layer]
+        for baseline in ("zero", "self_input_token"):
+            nodes, weights = nodes_for("layer", block, z, baseline, "gauss-legendre", STEPS)
+            scores, _ = layer_route(block, z, targets, baseline, nodes, weights)  # [J, T]
+            assert ref.rel(scores.T.numpy(), ref.layer_map(call, z, baseline, nodes, weights)) < 1e-6, (layer, baseline)
+            nodes, weights = nodes_for("att", block, z, baseline, "gauss-legendre", STEPS)
+            scores, _ = att_route(block, z, targets, baseline, nodes, weights)  # [J, T, H]
+            expected = ref.att_map(call, z, baseline, nodes, weights)
+            assert ref.rel(scores.permute(2, 1, 0).numpy(), expected) < 1e-6, (layer, baseline)
+        for baseline in ("zero", "att_itb_a0"):
+            nodes, weights = nodes_for("mlp", block, z, baseline, "gauss-legendre", STEPS)
+            scores, _ = mlp_route(block, z, targets, baseline, nodes, weights)  # [J, H]
+            assert ref.rel(scores.numpy(), ref.mlp_map(call, z, baseline, nodes, weights)) < 1e-6, (layer, baseline)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("baseline", ["zero", "self_input_token"])
-def test_layer0_route_equals_ig_through_the_hf_layer_and_conv(deberta, baseline):
-    _, adapter, cache, _ = deberta
-    block, z = adapter.block(0), cache.z[0]
-    nodes, weights = nodes_for("layer", block, z, baseline, "gauss-legendre", STEPS)
-    scores, _ = layer_route(block, z, torch.arange(z.shape[0]), baseline, nodes, weights)  # [J, T]
-    f, alphas, w = _hf_layer0(adapter, cache), torch.as_tensor(nodes), torch.as_tensor(weights)
-    cols = []
-    for j in range(z.shape[0]):
-        start = torch.zeros_like(z) if baseline == "zero" else z[j].expand_as(z).clone()
-        with torch.no_grad():
-            reference = f(start[None])[0, j]
-        X = (start + alphas.view(-1, 1, 1) * (z - start)).requires_grad_(True)
-        (grad,) = torch.autograd.grad((w * (f(X)[:, j] - reference).norm(dim=-1)).sum(), X)
-        cols.append(((z - start) * grad.sum(0)).sum(-1))
-    expected = torch.stack(cols, 1).detach().numpy()  # [T_src, T_tgt]
-    assert np.linalg.norm(scores.T.numpy() - expected) / np.linalg.norm(expected) < 1e-9
-    if baseline == "self_input_token":
-        assert np.all(np.diagonal(scores.numpy()) == 0.0)
-
-
-def test_every_target_meets_completeness_at_auto(deberta):
-    _, adapter, cache, _ = deberta
+def test_fast_path_equals_the_plain_path(models, family, baseline):
+    """Projection space with the relative channels (and v2's window) vs interpolated inputs: 1e-9."""
+    adapter, cache, *_ = models[family]
     targets = torch.arange(len(cache.input_ids))
     for layer in range(adapter.n_layers):
-        for baseline in ("zero", "self_input_token"):
-            run = run_route("layer", adapter.block(layer), cache.z[layer], targets, baseline,
-                            "gauss-legendre", "auto", 0.02)
-            off = (run.ratio - 1).abs()
-            assert bool((off[~off.isnan()] <= 0.02).all()), (layer, baseline)
+        block, z = adapter.block(layer), cache.z[layer]
+        assert block.affine_project and block.relative is not None
+        for route in (att_route, layer_route):
+            nodes, weights = nodes_for(route.__name__[:-6], block, z, baseline, "gauss-legendre", STEPS)
+            fast, fast_value = route(block, z, targets, baseline, nodes, weights)
+            plain, plain_value = route(block, z, targets, baseline, nodes, weights, fast=False)
+            assert ref.rel(fast.numpy(), plain.numpy()) < 1e-9
+            torch.testing.assert_close(fast_value, plain_value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_target_meets_completeness_at_auto(models, family):
+    adapter, cache, *_ = models[family]
+    for layer, granularity, baseline, run in auto_runs(adapter, cache):
+        off = (run.ratio - 1).abs()
+        assert bool((off[~off.isnan()] <= 0.02).all()), (layer, granularity, baseline)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_attend_content_with_lifted_queries_and_relative_channels_gives_the_models_probabilities(models, family):
+    """The fast path's contract: content dots plus ``relative_dots`` fed to ``attend_content``
+    as lifted 2-d pairs, with one-hot values, are the model's own attention probabilities."""
+    adapter, cache, *_ = models[family]
+    block, z = adapter.block(1), cache.z[1]
+    t, h = z.shape[0], block.n_heads
+    q, k, v = block.project(z)  # [T, H, d]
+    positions = torch.arange(t)
+    relative = block.relative_dots(q, k, positions)  # [T_query, T_key, H, 2]
+    dots = torch.einsum("jhd,ihd->jih", q, k) + relative.sum(-1)  # [T_query, T_key, H]
+    keys = torch.stack((dots - 0.5 * relative[..., 0], relative[..., 0]), -1)  # (1, 0.5)·key = dots
+    query = torch.tensor([1.0, 0.5], dtype=z.dtype).expand(t, 1, h, 2)
+    one_hot = torch.eye(t, dtype=z.dtype).unsqueeze(1).expand(t, t, h, t)  # [J, T, H, T]
+    probs = block.attend_content(query, keys, one_hot, positions[:, None]).squeeze(1)  # [J, H, T_key]
+    torch.testing.assert_close(probs, cache.attention[1].permute(1, 0, 2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.einsum("jhi,ihd->jhd", probs, v), block.attend(q, k, v, positions),
+                               rtol=0, atol=1e-12)
+    # both relative terms are real: without them the probabilities differ
+    assert float(relative[..., 0].std()) > 1e-2 and float(relative[..., 1].std()) > 1e-2
+    content = block.attend_content(q, k, torch.eye(t, dtype=z.dtype).unsqueeze(1).expand(t, h, t), positions)
+    assert (content - probs).abs().max() > 1e-3  # [T_query, H, T_key]
+
+
+def test_v2_convolution_is_part_of_block_0_and_reads_the_neighbour_rows(models):
+    adapter, cache, calls, _, model = models["deberta-v2-conv"]
+    assert (adapter.block(0).window, adapter.block(1).window) == (1, 0)
+    with torch.no_grad():
+        hidden = model(input_ids=cache.input_ids[None], output_hidden_states=True).hidden_states
+    torch.testing.assert_close(cache.z_next[0], hidden[1][0], rtol=0, atol=1e-12)
+    alone = calls[0].layer(cache.z[0][None], *calls[0].args, **calls[0].kwargs)[0][0]
+    assert (alone - cache.z[1]).abs().max() > 1e-2  # the layer module alone is not z(1)
+    # with the head outputs u fixed, row j of LAYER_0 still reads rows j-1..j+1 (the convolution)
+    block, z = adapter.block(0), cache.z[0]
+    u = block.attend(*block.project(z), torch.arange(z.shape[0])).flatten(-2)  # [T, H*d]
+    x = z.clone().requires_grad_(True)
+    rows = torch.nn.functional.pad(x, (0, 0, 1, 1)).unfold(0, 3, 1).transpose(-1, -2)  # [T, 3, D]
+    (grad,) = torch.autograd.grad(block.finish(u, rows)[4].sum(), x)
+    assert (grad.abs().sum(-1) > 0).nonzero().flatten().tolist() == [3, 4, 5]
+    nodes, weights = nodes_for("layer", block, z, "self_input_token", "gauss-legendre", STEPS)
+    scores, _ = layer_route(block, z, torch.arange(z.shape[0]), "self_input_token", nodes, weights)  # [J, T]
+    assert torch.all(torch.diagonal(scores) == 0.0)  # ITB: the self score is exactly 0
+
+
+def test_talking_heads_are_refused():
+    import transformers as tf
+
+    from ligsite.models.deberta import DebertaAdapter
+
+    config = tf.DebertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                              intermediate_size=64, relative_attention=True, pos_att_type=["c2p", "p2c"],
+                              talking_head=True)
+    model = tf.DebertaModel(config)
+    with pytest.raises(InputError, match="talking heads"):
+        DebertaAdapter(model, None, "deberta-talking", "deberta-talking", F64)

@@ -31,7 +31,7 @@ def test_config_only_folder_needs_no_weights(tmp_path):
 
 
 def test_block_only_family_lists_z_in_and_z_out(tmp_path):
-    tiny_config("deberta-v2", n_layers=3).save_pretrained(tmp_path)
+    tiny_config("mamba", n_layers=3).save_pretrained(tmp_path)
     info = describe_boundaries(str(tmp_path))
     assert info["granularities"] == ["layer"]
     assert [b["name"] for b in info["boundaries"]] == [f"blocks.{l}.{n}" for l in range(3) for n in ("z_in", "z_out")]

@@ -68,10 +68,9 @@ def test_family_table_granularities():
     for model_type in ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "gpt2", "llama", "mistral",
                        "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "gemma3", "modernbert"):
         assert adapter_class(model_type).granularities == full
-    for model_type in ("albert", "mpnet", "switch_transformers"):  # issue 10
+    for model_type in ("albert", "mpnet", "switch_transformers", "deberta", "deberta-v2"):  # issue 10
         assert adapter_class(model_type).granularities == full
-    for model_type in ("deberta", "deberta-v2", "mamba"):
-        assert adapter_class(model_type).granularities == ("layer",)
+    assert adapter_class("mamba").granularities == ("layer",)
 
 
 def test_weights_dtype_auto_is_the_checkpoints_on_cuda_and_the_arithmetic_one_on_cpu():
