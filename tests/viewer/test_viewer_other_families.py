@@ -1,6 +1,7 @@
 """`ligsite build` on the issue-10 families renders a site whose viewer shows exactly the routes
 the family has: Mamba (no heads) the direct route only, no head view; the Switch encoder (T5
-blocks, fixed expert routing) direct and composed, and its head grid."""
+blocks, fixed expert routing) and DeBERTa-v2 (disentangled attention, the convolution in block 0)
+direct and composed, and their head grid."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 TEXTS = ["The cat sat on the mat.", "Dogs bark at night."]
 
 
-@pytest.fixture(scope="module", params=["mamba", "switch_transformers"])
+@pytest.fixture(scope="module", params=["mamba", "switch_transformers", "deberta-v2-conv"])
 def family_site(request, tmp_path_factory) -> tuple[str, Path]:
     family = request.param
     return family, build_model_site(tmp_path_factory.mktemp(f"site-{family}"), family, TEXTS)
