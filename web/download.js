@@ -19,3 +19,9 @@ export function exportFileName(state, ext) {
   const safe = (s) => String(s).replace(/[^A-Za-z0-9_.-]+/g, "_");
   return `ligsite-${safe(state.sample)}-${state.route}-${layer}-${state.norm}-${state.axis}.${ext}`;
 }
+
+/** A file name for one plot of the analysis page: ligsite-analysis-<metric>-<layer baseline>-<axis>.<ext>. */
+export function analysisFileName(plot, ext) {
+  const safe = (s) => String(s).replace(/[^A-Za-z0-9_.-]+/g, "_");
+  return `ligsite-analysis-${safe(plot.metric)}-${safe(plot.layerBaseline)}-${safe(plot.axis)}.${ext}`;
+}

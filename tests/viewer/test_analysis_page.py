@@ -9,10 +9,13 @@ a console error, a page error or any request to another host.
 from __future__ import annotations
 
 import csv
+import struct
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -25,6 +28,7 @@ device = "cpu"
 layer = ["zero", "self_input_token"]
 composed = [["zero", "zero"], ["self_input_token", "att_itb_a0"], ["itb_map_ratio", "zero"]]
 """
+SVG = "{http://www.w3.org/2000/svg}"
 SENTENCES = ["The cat sat on the mat.", "Unbelievably, the pamphlet sold out.", "Dogs bark."]
 
 
@@ -107,3 +111,47 @@ def test_each_table_link_opens_the_viewer_in_the_stated_state(viewer, analysis_u
             [stated["layerBaseline"], stated["attBaseline"], stated["mlpBaseline"]]
         assert str(state["layer"]) == stated["layer"] and state["axis"] == "token"
         assert viewer.page.locator("canvas").count() > 0  # maps are drawn
+
+
+def download(page, selector: str) -> tuple[str, bytes]:
+    with page.expect_download() as info:
+        page.click(selector)
+    return info.value.suggested_filename, Path(info.value.path()).read_bytes()
+
+
+@pytest.mark.parametrize(("metric", "layer_baseline"), [("pearson", "zero"), ("rel", "self_input_token")])
+def test_a_plot_exports_a_standalone_svg_of_the_csv_numbers_and_its_png(viewer, analysis_url: str, analysis_site: Path,
+                                                                        metric: str, layer_baseline: str) -> None:
+    open_page(viewer, analysis_url + "analysis/analysis.html")
+    page = viewer.page
+    page.select_option("#axis", "word")  # the export follows the page's axis
+    buttons = f'button[data-metric="{metric}"][data-layer-baseline="{layer_baseline}"]'
+    name, data = download(page, f'{buttons}[data-export="svg"]')
+    svg = data.decode("utf-8")
+    assert name == f"ligsite-analysis-{metric}-{layer_baseline}-word.svg"
+    assert svg == page.evaluate("(p) => window.ligsiteAnalysis.exportSVG(p)", {"metric": metric, "layerBaseline": layer_baseline})
+    root = ET.fromstring(svg)
+    assert root.get("font-family") == "Helvetica, Arial, sans-serif" and "currentColor" not in svg  # inlined, no CSS needed
+    assert next(root.iter(f"{SVG}rect")).get("fill") == "#ffffff" and "http" not in svg.replace(SVG[1:-1], "")
+    rows = {(r["att_baseline"] + "+" + r["mlp_baseline"], r["layer"]): r for r in summary(analysis_site)
+            if r["axis"] == "word" and r["layer_baseline"] == layer_baseline and r["layer"] != "all"}
+    curves = [g for g in root.iter(f"{SVG}g") if g.get("class") == "curve"]
+    assert sorted(g.get("data-pair") for g in curves) == sorted({pair for pair, _ in rows})
+    means, heights = [], []
+    for curve in curves:
+        for point in (c for c in curve.iter(f"{SVG}circle") if c.get("class") == "point"):
+            row = rows[(curve.get("data-pair"), point.get("data-layer"))]
+            for stat in ("mean", "q25", "q75"):
+                expected = row[f"{metric}_{stat}"]
+                assert (point.get(f"data-{stat}") is None) == (expected == ""), (point.attrib, stat)
+                if expected:
+                    assert float(point.get(f"data-{stat}")) == pytest.approx(float(expected), rel=1e-12)
+            means.append(float(point.get("data-mean")))
+            heights.append(float(point.get("cy")))
+    assert len(means) == len(rows)  # one point per (pair, layer) row with a mean
+    slope, offset = np.polyfit(means, heights, 1)  # each point is drawn at its number: one affine map
+    assert slope < 0 and np.max(np.abs(np.polyval([slope, offset], means) - heights)) < 1e-6
+    name, png = download(page, f'{buttons}[data-export="png"]')
+    assert name.endswith(".png") and png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (2 * int(root.get("width")), 2 * int(root.get("height")))
+
