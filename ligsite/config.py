@@ -30,6 +30,23 @@ EXECUTORS = ("local", "ray")
 MAX_STEPS = 1024
 # the baselines each route offers in the viewer: the engine's own registry (METHOD.md, "Baselines")
 LAYER_BASELINES, ATT_BASELINES, MLP_BASELINES = BASELINES["layer"], BASELINES["att"], BASELINES["mlp"]
+# [site.defaults]: the viewer's first view on a fresh visit (links keep their own state). Keys as the
+# figures spec spells them, each with its viewer state key (web/state.js) and its valid values
+# (None: checked elsewhere: baselines against the routes offered, layer against the data).
+SITE_DEFAULT_KEYS: dict[str, tuple[str, tuple[Any, ...] | None]] = {
+    "route": ("route", ("direct", "composed")),
+    "layer": ("layer", None),
+    "layer_baseline": ("layerBaseline", None),
+    "att_baseline": ("attBaseline", None),
+    "mlp_baseline": ("mlpBaseline", None),
+    "norm": ("norm", ("raw", "share", "share-noself")),
+    "hide_self": ("hideSelf", (True, False)),
+    "rank_self": ("rankSelf", (True, False)),
+    "axis": ("axis", ("token", "word")),
+    "word_agg": ("wordAgg", ("sum", "mean")),
+    "scale": ("scale", ("shared", "layer")),
+    "theme": ("theme", ("auto", "light", "dark")),
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,9 @@ class BuildConfig:
     description: str = field(default="", metadata={"help": "one paragraph under the title"})
     figures: str | None = field(default=None, metadata={"help": "relative link to a figures page, e.g. figures/index.html"})
     analysis: bool = field(default=False, metadata={"help": "add the corpus analysis page (analysis/analysis.html, docs/analysis.md) to the site"})
+    citation: str = field(default="", metadata={"help": "how to cite the work, shown in the viewer's \"How to read this\" panel"})
+    site_defaults: tuple[tuple[str, Any], ...] = field(
+        default=(), metadata={"help": "the viewer's first view: (key, value) pairs of SITE_DEFAULT_KEYS"})
     cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
     # where compute runs (never part of a cache key: the numbers do not depend on it)
     workers: int | str = field(default=1, metadata={"help": "local processes, or 'auto' (one per visible GPU, else 1)"})
@@ -66,6 +86,12 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @property
+    def viewer_defaults(self) -> dict[str, Any]:
+        """``site_defaults`` as the viewer's state keys and values (flags as 1 / 0)."""
+        return {SITE_DEFAULT_KEYS[key][0]: int(value) if isinstance(value, bool) else value
+                for key, value in self.site_defaults}
 
     @property
     def baselines(self) -> dict[str, list[str]]:
@@ -83,7 +109,8 @@ TOML_KEYS: dict[str, dict[str, str]] = {
          "device": "device", "dtype": "dtype", "weights_dtype": "weights_dtype", "cache_dir": "cache_dir", "workers": "workers",
          "executor": "executor", "address": "address"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
-    "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis"},
+    "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis",
+             "citation": "citation", "defaults": "site_defaults"},
 }
 
 
@@ -144,12 +171,35 @@ def _coerce(base: BuildConfig, values: dict[str, Any], where: str) -> BuildConfi
         values["composed"] = tuple(_unique(pairs))
     if "cache_dir" in values:
         values["cache_dir"] = _folder(values["cache_dir"], "cache_dir", where)
-    for name in ("model", "quadrature", "device", "dtype", "weights_dtype", "title", "description", "figures", "executor", "address"):
+    if "site_defaults" in values:
+        values["site_defaults"] = _site_defaults(values["site_defaults"], where)
+    for name in ("model", "quadrature", "device", "dtype", "weights_dtype", "title", "description", "figures", "executor",
+                 "address", "citation"):
         if name in values and not isinstance(values[name], str):
             raise InputError(f"{where}: {name} must be a string, got {values[name]!r}")
     if "analysis" in values and not isinstance(values["analysis"], bool):
         raise InputError(f"{where}: site.analysis must be true or false, got {values['analysis']!r}")
     return replace(base, **values)
+
+
+def _site_defaults(value: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """[site.defaults] as (key, value) pairs, each key known and each value one of its choices."""
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: site.defaults must be a table such as {{ norm = \"share-noself\" }}, got {value!r}")
+    for key, item in value.items():
+        if key not in SITE_DEFAULT_KEYS:
+            raise InputError(f"{where}: unknown key 'site.defaults.{key}'; valid: {', '.join(SITE_DEFAULT_KEYS)}")
+        choices = SITE_DEFAULT_KEYS[key][1]
+        if key == "layer":
+            if item != "all" and (not isinstance(item, int) or isinstance(item, bool) or item < 0):
+                raise InputError(f"{where}: site.defaults.layer must be \"all\" or a block index >= 0, got {item!r}")
+        elif choices is None:
+            if not isinstance(item, str):
+                raise InputError(f"{where}: site.defaults.{key} must be a baseline name (a string), got {item!r}")
+        elif item not in choices or isinstance(item, bool) != isinstance(choices[0], bool):
+            shown = ", ".join("true" if c is True else "false" if c is False else str(c) for c in choices)
+            raise InputError(f"{where}: site.defaults.{key} {item!r} is not valid; valid: {shown}")
+    return tuple(value.items())
 
 
 def _folder(value: Any, key: str, where: str) -> Path:
@@ -226,6 +276,25 @@ def _validate(config: BuildConfig) -> None:
         _choice("composed mlp baseline", mlp, MLP_BASELINES)
     if not config.layer_baselines and not config.composed:
         raise InputError("nothing to compute: baselines.layer and baselines.composed are both empty")
+    _validate_site_defaults(config)
+
+
+def _validate_site_defaults(config: BuildConfig) -> None:
+    """The default view's baselines must be ones the site offers, and its layer one it computes."""
+    given = dict(config.site_defaults)
+    if "layer_baseline" in given and config.layer_baselines:  # a route the model lacks is dropped, not an error
+        _choice("site.defaults.layer_baseline", given["layer_baseline"], tuple(config.layer_baselines))
+    atts = tuple(_unique(att for att, _ in config.composed))
+    if "att_baseline" in given and atts:
+        _choice("site.defaults.att_baseline", given["att_baseline"], atts)
+    if "mlp_baseline" in given and atts:
+        att = given.get("att_baseline", atts[0])
+        _choice(f"site.defaults.mlp_baseline (with att baseline {att})", given["mlp_baseline"],
+                tuple(mlp for a, mlp in config.composed if a == att))
+    layer = given.get("layer")
+    if isinstance(layer, int) and config.layers is not None and layer not in config.layers:
+        raise InputError(f"site.defaults.layer {layer} is not a computed layer; valid: \"all\", "
+                         f"{', '.join(map(str, config.layers))}")
 
 
 def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:

@@ -91,6 +91,7 @@ def site_meta(config: BuildConfig, first: Explanation) -> SiteMeta:
         description=config.description,
         figures=config.figures,
         analysis="analysis/analysis.html" if config.analysis else None,  # written by build --analysis
+        defaults=config.viewer_defaults, citation=config.citation,  # [site.defaults], site.citation
         provenance={key: info[key] for key in ("model", "steps", "quadrature", "dtype", "ligsite")},
         routes={"direct": list(config.layer_baselines), "composed": [list(pair) for pair in config.composed]},
     )

@@ -90,11 +90,24 @@ def render_site(payloads: list[dict], out: Path, meta: SiteMeta, single_file: bo
     if not payloads:
         raise SiteError("no samples to render: the site needs at least one payload")
     _check_unique_ids(payloads)
+    _check_default_layer(payloads, meta)
     manifest = build_manifest(payloads, meta)
     out = Path(out)
     check_destination(out, force)
     _publish(out, lambda stage: _write_site(stage, payloads, manifest, meta, figures, single_file), force)
     return out / "index.html"
+
+
+def _check_default_layer(payloads: list[dict], meta: SiteMeta) -> None:
+    """A default layer (site.defaults.layer) must be stored for every sample, or a fresh visit
+    would open on a "missing layer" notice."""
+    layer = meta.defaults.get("layer")
+    if not isinstance(layer, int):
+        return
+    lacking = next((p for p in payloads if layer not in p["layers"]), None)
+    if lacking is not None:
+        raise SiteError(f"site.defaults.layer {layer} is not stored for sample {lacking['id']}; valid: \"all\", "
+                        f"{', '.join(map(str, lacking['layers']))}")
 
 
 def check_destination(out: Path, force: bool = False) -> None:

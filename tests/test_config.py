@@ -91,3 +91,59 @@ def test_weights_dtypes_are_the_loaders_and_part_of_the_cache_key():
     assert key_fields("m", BuildConfig(weights_dtype="bfloat16")) != key_fields("m", BuildConfig())
     with pytest.raises(InputError, match="weights_dtype"):
         BuildConfig(weights_dtype="int8")
+
+
+def test_site_citation_and_defaults_come_from_the_toml_as_viewer_state(tmp_path: Path) -> None:
+    path = tmp_path / "ligsite.toml"
+    path.write_text('[site]\ncitation = "Doe et al. (2026), LIG."\n'
+                    '[site.defaults]\nroute = "composed"\natt_baseline = "self_input_token"\n'
+                    'mlp_baseline = "att_itb_a0"\nnorm = "share-noself"\nhide_self = false\nlayer = "all"\n',
+                    encoding="utf-8")
+    config = load_config(path)
+    assert config.citation == "Doe et al. (2026), LIG."
+    assert config.viewer_defaults == {"route": "composed", "attBaseline": "self_input_token", "mlpBaseline": "att_itb_a0",
+                                      "norm": "share-noself", "hideSelf": 0, "layer": "all"}
+    assert BuildConfig().viewer_defaults == {} and BuildConfig().citation == ""
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[site.defaults]\nself = "hide"\n', "unknown key 'site.defaults.self'; valid: route, layer, layer_baseline, "
+         "att_baseline, mlp_baseline, norm, hide_self, rank_self, axis, word_agg, scale, theme"),
+        ('[site.defaults]\nnorm = "percent"\n', "site.defaults.norm 'percent' is not valid; valid: raw, share, share-noself"),
+        ("[site.defaults]\nhide_self = 1\n", "site.defaults.hide_self 1 is not valid; valid: true, false"),
+        ('[site.defaults]\naxis = true\n', "site.defaults.axis True is not valid; valid: token, word"),
+        ("[site.defaults]\nlayer = -1\n", 'site.defaults.layer must be "all" or a block index >= 0, got -1'),
+        ("layers = [0, 2]\n[site.defaults]\nlayer = 1\n", 'site.defaults.layer 1 is not a computed layer; valid: "all", 0, 2'),
+        ('[baselines]\nlayer = ["zero"]\n[site.defaults]\nlayer_baseline = "itb_zero_ratio"\n',
+         "unknown site.defaults.layer_baseline 'itb_zero_ratio'; valid: zero"),
+        ('[baselines]\ncomposed = [["zero", "zero"]]\n[site.defaults]\natt_baseline = "zero"\nmlp_baseline = "att_itb_a0"\n',
+         "unknown site.defaults.mlp_baseline (with att baseline zero) 'att_itb_a0'; valid: zero"),
+        ('[site]\ndefaults = "share"\n', "site.defaults must be a table"),
+        ("[site]\ncitation = 2026\n", "citation must be a string, got 2026"),
+    ],
+)
+def test_bad_site_defaults_name_the_key_and_the_valid_values(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "ligsite.toml"
+    path.write_text(toml)
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert message in str(info.value)
+
+
+def test_site_default_choices_are_the_viewers_state_enums() -> None:
+    """config.SITE_DEFAULT_KEYS restates web/state.js's enums (the site imports no JS): keep them one."""
+    import json
+    import re
+
+    from ligsite.config import SITE_DEFAULT_KEYS
+
+    state_js = (Path(__file__).parents[1] / "web" / "state.js").read_text(encoding="utf-8")
+    block = re.search(r"STATE_ENUMS = \{(.*?)\};", state_js, re.S).group(1)
+    enums = {key: json.loads(values.replace("'", '"')) for key, values in re.findall(r"(\w+): (\[[^\]]*\])", block)}
+    keys = re.search(r"STATE_KEYS = \[(.*?)\];", state_js, re.S).group(1)
+    for name, (state_key, choices) in SITE_DEFAULT_KEYS.items():
+        assert f'"{state_key}"' in keys, name
+        if state_key in enums:
+            assert list(choices) == enums[state_key], name
