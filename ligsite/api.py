@@ -75,7 +75,7 @@ def explain(
         quadrature=quadrature, dtype=str(torch_dtype).removeprefix("torch."),
         weights_dtype=str(next(adapter.model.parameters()).dtype).removeprefix("torch."),
         tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
-        ligsite_version=__version__,
+        ligsite_version=__version__, token_spans=tokens.spans, unk_token=tokens.unk_token,
     )
     exp.warnings = completeness_warnings(exp)
     if exp.warnings:

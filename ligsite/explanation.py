@@ -20,6 +20,9 @@ from ligsite.errors import InputError
 from ligsite.lig import ratios
 
 SCHEMA = 1
+# Additions within schema 1 that older files lack (readers take them as absent):
+# 1: token_spans and unk_token (the characters behind each token, for unknown tokens).
+SCHEMA_MINOR = 1
 GRANULARITIES = ("att", "mlp", "layer")
 BASELINES = {
     "att": ("zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio"),
@@ -85,6 +88,18 @@ class Explanation:
     weights_dtype: str = "float32"  # the model forward's dtype (IG runs in ``dtype``)
     warnings: list[str] = field(default_factory=list)
     ligsite_version: str = "0.1.0"
+    # [start, end) of each token in ``text`` (Python string indices), None for a token that covers
+    # no character (special tokens); None for the whole list when not recorded (older files, slow
+    # tokenizers). With ``unk_token`` it maps unknown tokens back to their characters.
+    token_spans: list[tuple[int, int] | None] | None = None
+    unk_token: str | None = None  # the tokenizer's unknown token ("[UNK]"), None if it has none
+
+    def unknown_text(self) -> dict[int, str]:
+        """Token index -> the characters of ``text`` it stands for, for every unknown token."""
+        if self.token_spans is None or self.unk_token is None or len(self.token_spans) != len(self.tokens):
+            return {}
+        return {k: self.text[span[0]:span[1]] for k, (token, span) in enumerate(zip(self.tokens, self.token_spans))
+                if token == self.unk_token and span is not None and 0 <= span[0] < span[1] <= len(self.text)}
 
     # --- matrices -------------------------------------------------------------------------
     def z2z(self, layer: int, baseline: str = "zero") -> np.ndarray:
@@ -141,8 +156,10 @@ class Explanation:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema ``SCHEMA``); NaN becomes null."""
         return {
-            "schema": SCHEMA, "ligsite": self.ligsite_version, "text": self.text,
+            "schema": SCHEMA, "schema_minor": SCHEMA_MINOR, "ligsite": self.ligsite_version, "text": self.text,
             "tokens": self.tokens, "word_ids": self.word_ids,
+            "token_spans": None if self.token_spans is None else [None if s is None else list(s) for s in self.token_spans],
+            "unk_token": self.unk_token,
             "model": {"name": self.model, "identity": self.model_identity,
                       "type": self.model_type, "n_heads": self.n_heads},
             "settings": {"steps": self.steps, "quadrature": self.quadrature, "dtype": self.dtype,
@@ -180,6 +197,7 @@ class Explanation:
             self_probs=None if doc["self_probs"] is None else _array(doc["self_probs"]),
             warnings=doc["warnings"], ligsite_version=doc["ligsite"],
             weights_dtype=settings.get("weights_dtype", "float32"),  # files before it was recorded
+            token_spans=_spans(doc.get("token_spans")), unk_token=doc.get("unk_token"),  # absent before minor 1
         )
 
     @classmethod
@@ -221,6 +239,13 @@ class Explanation:
         if layer not in self.layers:
             raise InputError(f"layer {layer!r} was not computed; computed layers: {self.layers}")
         return self.layers.index(layer)
+
+
+def _spans(stored: Any) -> list[tuple[int, int] | None] | None:
+    """JSON ``token_spans`` ([[start, end] | null, ...] or null) as tuples."""
+    if stored is None:
+        return None
+    return [None if span is None else (int(span[0]), int(span[1])) for span in stored]
 
 
 def _list(a: np.ndarray) -> Any:

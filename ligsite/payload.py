@@ -70,19 +70,32 @@ def map_key(route: str, baseline: str | tuple[str, str]) -> str:
     return f"direct:{baseline}" if route == "direct" else f"composed:{baseline[0]}+{baseline[1]}"
 
 
-def word_axis(tokens: list[str], word_ids: list[int | None]) -> tuple[list[str], list[int]]:
-    """(display text per word, token -> word index); special tokens are words of their own."""
+def word_axis(tokens: list[str], word_ids: list[int | None],
+              unknown: dict[int, str] | None = None) -> tuple[list[str], list[int]]:
+    """(display text per word, token -> word index); special tokens are words of their own.
+
+    ``unknown`` (token index -> its characters, ``Explanation.unknown_text``) shows an unknown
+    token inside its word as ``unknown_label``: "[UNK]→☃".
+    """
     index: list[int] = []
     words: list[str] = []
     previous: int | None = None
-    for token, word in zip(tokens, word_ids):  # once per sample, T entries
+    unknown = unknown or {}
+    for k, (token, word) in enumerate(zip(tokens, word_ids)):  # once per sample, T entries
+        piece = unknown_label(token, unknown[k]) if k in unknown else None
         if word is None or word != previous or not words:
-            words.append(_piece(token, first=True))
+            words.append(piece or _piece(token, first=True))
         else:
-            words[-1] += _piece(token, first=False)
+            words[-1] += piece or _piece(token, first=False)
         index.append(len(words) - 1)
         previous = word
     return words, index
+
+
+def unknown_label(token: str, characters: str) -> str:
+    """An unknown token with the characters it stands for: "[UNK]→☃" (web/tokenText.js draws the
+    token axis the same way from the payload's ``unk_text``)."""
+    return f"{token}→{characters}"
 
 
 def _piece(token: str, first: bool) -> str:
@@ -95,7 +108,8 @@ def _piece(token: str, first: bool) -> str:
 def to_payload(explanation: Explanation, sample: Sample, config: BuildConfig) -> dict[str, Any]:
     """The viewer's per-sample document: every map ``config`` offers, quantized, plus diagnostics."""
     exp = explanation
-    words, word_index = word_axis(exp.tokens, exp.word_ids)
+    unknown = exp.unknown_text()
+    words, word_index = word_axis(exp.tokens, exp.word_ids, unknown)
     try:
         maps = _maps(exp, config)
         completeness = _completeness(exp, config)
@@ -120,7 +134,7 @@ def to_payload(explanation: Explanation, sample: Sample, config: BuildConfig) ->
         "l2": l2,
         "warnings": list(exp.warnings),
         "provenance": provenance(exp),
-    }
+    } | ({"unk_text": {str(k): text for k, text in unknown.items()}} if unknown else {})
 
 
 def head_payloads(explanation: Explanation, config: BuildConfig) -> dict[str, dict[str, Any]]:

@@ -226,3 +226,28 @@ def test_public_api_names_are_importable_from_the_package():
 
     assert ligsite.explain is explain and ligsite.Explanation is Explanation
     assert ligsite.describe_boundaries is describe_boundaries
+
+
+UNK_TEXT = "Snow ☃ falls on 🐱 cats."  # ☃ and 🐱 are outside MiniLM's WordPiece vocabulary
+
+
+def test_unknown_tokens_keep_the_characters_they_stand_for(bert, tmp_path):
+    """Issue 13: the tokenizer's offsets, recorded at compute time, map [UNK] back to the text."""
+    exp = explain(UNK_TEXT, model=bert, steps=2, layers=[0], granularity="layer", baselines={"layer": ["zero"]})
+    assert exp.tokens == ["[CLS]", "snow", "[UNK]", "falls", "on", "[UNK]", "cats", ".", "[SEP]"]
+    assert exp.unk_token == "[UNK]"
+    assert exp.token_spans == [None, (0, 4), (5, 6), (7, 12), (13, 15), (16, 17), (18, 22), (22, 23), None]
+    assert exp.unknown_text() == {2: "☃", 5: "🐱"}
+    exp.save(tmp_path / "e.json")
+    back = Explanation.load(tmp_path / "e.json")
+    assert (back.token_spans, back.unk_token, back.unknown_text()) == (exp.token_spans, "[UNK]", {2: "☃", 5: "🐱"})
+
+
+def test_an_explanation_saved_before_token_spans_loads_without_them(bert):
+    exp = explain(TEXT, model=bert, steps=2, layers=[0], granularity="layer", baselines={"layer": ["zero"]})
+    doc = exp.to_dict()
+    assert doc["schema"] == 1 and doc["schema_minor"] == 1 and doc["unk_token"] == "[UNK]"
+    old = {key: value for key, value in doc.items() if key not in ("schema_minor", "token_spans", "unk_token")}
+    back = Explanation.from_dict(old)
+    assert (back.token_spans, back.unk_token, back.unknown_text()) == (None, None, {})
+    assert back.tokens == exp.tokens

@@ -13,6 +13,7 @@ export const GLOSSARY = [
   ["ATTITBa=0", "MLP baseline: what the heads output when every input row equals the target's row (uniform attention)."],
   ["share", "a value divided by Σ|v| over the sources of its target: signed, a target's |values| sum to 1; share, self excluded: the same without the self cell."],
   ["completeness", "Σ of a target's scores / the output change they explain: 1 means nothing is missing."],
+  ["[UNK]→☃", "a token the tokenizer does not know (its unknown token), followed by the characters of the text it stands for; the model itself saw only the unknown token."],
   ["marks", "blue negative, red positive, on a symmetric range; grey: not computed; a darker grey: a hidden self cell; outlined: the self cell."],
 ];
 

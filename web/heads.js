@@ -53,6 +53,6 @@ export function headProps(state, payload, heads) {
     layer: payload.layers[position], n, nHeads: H, matrices, scale, target, mlpBaseline, weights,
     worst: Array.from({ length: H }, (_, h) => headWorst(ratios[h] || [])),
     atTarget: Array.from({ length: H }, (_, h) => (target !== null && ratios[h] ? ratios[h][target] : null)),
-    open: state.head, labels: tokenLabels(payload.tokens),
+    open: state.head, labels: tokenLabels(payload.tokens, payload.tokens, payload.unk_text),
   };
 }

@@ -20,7 +20,7 @@ export function shownMap(sample, state, rawMap) {
   if (!sample.shown.has(cacheKey) && state.axis !== "word" && state.norm === "raw" && !hideSelf) {
     // nothing to transform: share the decoded arrays (and so the heatmap's cached bitmaps)
     const { layers, display, size, scale } = rawMap;
-    sample.shown.set(cacheKey, { layers, display, size, scale, labels: tokenLabels(sample.payload.tokens),
+    sample.shown.set(cacheKey, { layers, display, size, scale, labels: tokenLabels(sample.payload.tokens, sample.payload.tokens, sample.payload.unk_text),
       legend: normLegend("raw", false) });
   }
   if (!sample.shown.has(cacheKey)) {

@@ -7,6 +7,9 @@
 //   its stand-ins, with only the space and newline marks translated.
 // - SentencePiece marks a word start with "▁" (U+2581): read as a space.
 // - WordPiece ("##able") and special tokens ("[CLS]", "<s>") are left as they are.
+// - An unknown token ("[UNK]") shows the characters of the text it stands for, recorded from the
+//   tokenizer's offsets at compute time (payload "unk_text": index -> characters): "[UNK]→☃".
+//   The word axis gets the same labels from Python (payload.py unknown_label).
 // A leading or inner space is drawn as "·" (a visible word start), a newline as "↵", a tab as
 // "⇥", other control characters as \xNN, so no label is blank or breaks a line.
 
@@ -70,11 +73,21 @@ export function tokenText(token, scheme = "plain") {
 // One labels array per raw array, so views that compare labels by identity keep their caches.
 const ttCache = new WeakMap();
 
-/** Display labels for raw `texts` (tokens or words), the scheme read from `tokens`. */
-export function tokenLabels(texts, tokens = texts) {
+/** An unknown token with the characters it stands for ("[UNK]→☃"), marks made visible. */
+export function unknownLabel(label, characters) {
+  return `${label}\u2192${ttVisible(String(characters))}`;
+}
+
+/** Display labels for raw `texts` (tokens or words), the scheme read from `tokens`; `unknown`
+ * (the payload's unk_text, token index -> characters) labels unknown tokens of the token axis. */
+export function tokenLabels(texts, tokens = texts, unknown = null) {
   if (!ttCache.has(texts)) {
     const scheme = tokenScheme(tokens);
-    ttCache.set(texts, scheme === "plain" ? texts : texts.map((t) => tokenText(t, scheme)));
+    let labels = scheme === "plain" ? texts : texts.map((t) => tokenText(t, scheme));
+    if (unknown && texts === tokens && Object.keys(unknown).length) {
+      labels = labels.map((label, k) => (Object.hasOwn(unknown, String(k)) ? unknownLabel(label, unknown[k]) : label));
+    }
+    ttCache.set(texts, labels);
   }
   return ttCache.get(texts);
 }

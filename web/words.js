@@ -57,7 +57,7 @@ export function axisLayers(layers, payload, axis, agg = "sum") {
     throw new Error(`unknown word aggregation ${JSON.stringify(agg)}; valid: ${WORD_AGGS.join(", ")}`);
   }
   const n = payload.tokens.length;
-  if (axis === "token") return { layers, labels: tokenLabels(payload.tokens), n };
+  if (axis === "token") return { layers, labels: tokenLabels(payload.tokens, payload.tokens, payload.unk_text), n };
   const nWords = payload.words.length;
   wordsCheck(payload.word_index, n, nWords);
   return {

@@ -1,4 +1,4 @@
-"""Text -> token ids, token strings and word ids, with the limits of the model checked."""
+"""Text -> token ids, token strings, word ids and character spans, with the limits of the model checked."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class Tokenized:
     input_ids: Tensor  # [T] int64
     tokens: list[str]
     word_ids: list[int | None]  # None for special tokens
+    # [start, end) of each token in the text (Python string indices); None for a token with no
+    # characters (special tokens); the list is None when the tokenizer reports no offsets (slow ones)
+    spans: list[tuple[int, int] | None] | None = None
+    unk_token: str | None = None  # the tokenizer's unknown token, when it is not also BOS / EOS / PAD
 
 
 def tokenize(tokenizer, text: str, max_positions: int, model: str = "the model") -> Tokenized:
@@ -34,7 +38,8 @@ def tokenize(tokenizer, text: str, max_positions: int, model: str = "the model")
     """
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"text is empty ({text!r}): give at least one word to explain")
-    encoding = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+    fast = bool(getattr(tokenizer, "is_fast", False))  # only fast tokenizers report offsets
+    encoding = tokenizer(text, add_special_tokens=True, truncation=False, verbose=False, return_offsets_mapping=fast)
     ids: list[int] = list(encoding["input_ids"])
     if len(ids) > max_positions:
         raise InputError(
@@ -43,7 +48,25 @@ def tokenize(tokenizer, text: str, max_positions: int, model: str = "the model")
         )
     tokens = tokenizer.convert_ids_to_tokens(ids)
     _warn_unknown(tokenizer, ids, text, model)
-    return Tokenized(torch.tensor(ids, dtype=torch.long), list(tokens), _word_ids(tokenizer, encoding, ids))
+    return Tokenized(torch.tensor(ids, dtype=torch.long), list(tokens), _word_ids(tokenizer, encoding, ids),
+                     _spans(encoding) if fast else None, _unk_token(tokenizer))
+
+
+def _spans(encoding) -> list[tuple[int, int] | None] | None:
+    """Each token's character span in the text, None where it covers no character."""
+    offsets = encoding.get("offset_mapping")
+    if offsets is None:
+        return None
+    return [(int(start), int(end)) if end > start else None for start, end in offsets]
+
+
+def _unk_token(tokenizer) -> str | None:
+    """The unknown token's string, unless it doubles as another special token (GPT-2's
+    <|endoftext|> is its unk, bos and eos at once: such a token stands for no characters)."""
+    unknown = tokenizer.unk_token_id
+    if unknown is None or unknown in {tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id}:
+        return None
+    return str(tokenizer.unk_token)
 
 
 def _warn_unknown(tokenizer, ids: list[int], text: str, model: str) -> None:

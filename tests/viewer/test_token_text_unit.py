@@ -78,3 +78,18 @@ def test_exports_show_the_readable_tokens(unit_page: object) -> None:
         " return ex.exportCSV(v.panels[0].values, v.labels).split('\\n')[0]; }",
         [payload, decoded["direct:zero"][0].ravel().tolist()])
     assert csv_head == "target \\ source,0:a,1:·café"
+
+
+UNKNOWN_JS = ("async ([tokens, unknown]) => { const t = await import('/web/tokenText.js');"
+              " const words = tokens.slice();"
+              " return {tokens: t.tokenLabels(tokens, tokens, unknown), words: t.tokenLabels(words, tokens, unknown)}; }")
+
+
+def test_unknown_tokens_show_the_characters_they_stand_for_on_the_token_axis(unit_page: object) -> None:
+    """Issue 13: payload.unk_text (index -> characters) labels [UNK] tokens; a control character
+    in them is drawn visibly, and the word axis (labelled in Python) is left as it is."""
+    tokens = ["[CLS]", "[UNK]", "a", "[UNK]", "[SEP]"]
+    seen = unit_page.evaluate(UNKNOWN_JS, [tokens, {"1": "☃", "3": "\u0007🐱"}])
+    assert seen["tokens"] == ["[CLS]", "[UNK]→☃", "a", "[UNK]→\\x07🐱", "[SEP]"]
+    assert seen["words"] == tokens
+    assert unit_page.evaluate(UNKNOWN_JS, [tokens, None])["tokens"] == tokens  # older payloads: no unk_text

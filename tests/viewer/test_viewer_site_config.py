@@ -1,5 +1,6 @@
 """A site built with a ligsite.toml that sets the viewer's first view ([site.defaults]) and a
-citation (site.citation), on a tiny real BERT with MiniLM's WordPiece vocabulary (issue 13)."""
+citation (site.citation), on a tiny real BERT with MiniLM's WordPiece vocabulary, from a sentence
+with characters outside that vocabulary: its [UNK] tokens show their characters (issue 13)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,27 @@ def test_a_default_layer_some_sample_lacks_is_a_render_error(tmp_path: Path) -> 
 
     with pytest.raises(SiteError, match=r'site.defaults.layer 99 is not stored for sample long69; valid: "all", 0, 1'):
         render_site(fixture_payloads(), tmp_path / "site", SiteMeta(defaults={"layer": 99}))
+
+
+UNKNOWN_LABELS = ["[CLS]", "snow", "[UNK]→☃", "falls", "on", "[UNK]→🐱", "cats", ".", "[SEP]"]
+
+
+def test_the_payload_maps_unknown_tokens_to_their_characters(config_site: Path) -> None:
+    snow = json.loads((config_site / "data" / "snow.json").read_text(encoding="utf-8"))
+    assert snow["tokens"][2] == snow["tokens"][5] == "[UNK]"  # the raw tokens stay as the model saw them
+    assert snow["unk_text"] == {"2": "☃", "5": "🐱"}
+    assert snow["words"] == UNKNOWN_LABELS
+    plain = json.loads((config_site / "data" / "plain.json").read_text(encoding="utf-8"))
+    assert "unk_text" not in plain
+
+
+def test_the_viewer_labels_unknown_tokens_with_their_characters(viewer, config_url) -> None:
+    viewer.open(config_url + "index.html#sample=snow&route=direct&layerBaseline=zero&layer=0&axis=token")
+    assert viewer.tokens() == UNKNOWN_LABELS
+    svg = viewer.page.evaluate("() => window.ligsite.exportSVG({theme: 'light'})")
+    assert svg.count(">[UNK]→☃</text>") == 2 and svg.count(">[UNK]→🐱</text>") == 2  # row and column labels
+    viewer.set_state(axis="word")
+    assert viewer.tokens() == UNKNOWN_LABELS
+    picker = viewer.page.eval_on_selector_all("#targetPicker option", "options => options.map((o) => o.textContent)")
+    assert picker[3] == "2 [UNK]→☃"  # after "none"
+    assert not viewer.problems
