@@ -155,26 +155,27 @@ def _along(values: Tensor, like: Tensor) -> Tensor:
 
 
 def integrate_gated(fn: Callable[[tuple[Tensor, ...]], Tensor], gates: Sequence[Tensor],
-                    weights: np.ndarray) -> IGResult:
+                    weights: np.ndarray, ends: Tensor) -> IGResult:
     """IG along a curved path that ``fn`` walks itself, read off through gates.
 
-    ``fn(gates)`` returns the boundary function at the path's start, end and its n nodes,
-    ``[B, 2 + n, *E, D]``. Each gate is a zero tensor ``[B, 2 + n, ...]`` that, at node k, moves
-    one part of the input along that part's tangent ``dx/dα(α_k)``; so ``∂L/∂gate`` is the part's
-    term of ``dL/dα`` (chain rule) and ``Σ_k w_k ∂L(α_k)/∂gate`` its IG share. The shares sum to
+    ``fn(gates)`` returns the boundary function at the path's n nodes, ``[B, n, *E, D]``, and
+    ``ends`` [B, 2, *E, D] holds its values at the path's start and end (computed apart, without
+    gradients). Each gate is a zero tensor ``[B, n, ...]`` that, at node k, moves one part of the
+    input along that part's tangent ``dx/dα(α_k)``; so ``∂L/∂gate`` is the part's term of
+    ``dL/dα`` (chain rule) and ``Σ_k w_k ∂L(α_k)/∂gate`` its IG share. The shares sum to
     ``∫ dL/dα dα = L(x)`` (completeness), whatever the path's shape. A straight path with the
     gate as its input coordinates is ``integrate``. Returns per-gate attributions [B, ...] and
     ``L(x)`` [B, *E].
     """
     leaves = tuple(g.detach().requires_grad_(True) for g in gates)
+    reference = ends[:, :1].detach()  # [B, 1, *E, D]
     with torch.enable_grad():
-        out = fn(leaves)  # [B, 2 + n, *E, D]
-        reference, end, path = out[:, :1], out[:, 1], out[:, 2:]
-        weight = torch.as_tensor(weights, dtype=out.dtype, device=out.device)
-        loss = safe_norm(path - reference.detach())  # [B, n, *E]
+        path = fn(leaves)  # [B, n, *E, D]
+        weight = torch.as_tensor(weights, dtype=path.dtype, device=path.device)
+        loss = safe_norm(path - reference)  # [B, n, *E]
         loss = (loss * _along(weight, loss[:, 0])).sum()
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    value = safe_norm((end - reference[:, 0]).detach())  # [B, *E]
-    attributions = tuple(torch.zeros_like(g[:, 0]) if d is None else d[:, 2:].sum(1)
+    value = safe_norm((ends[:, 1] - ends[:, 0]).detach())  # [B, *E]
+    attributions = tuple(torch.zeros_like(g[:, 0]) if d is None else d.sum(1)
                          for g, d in zip(leaves, grads, strict=True))
     return IGResult(attributions, value)

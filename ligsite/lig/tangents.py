@@ -11,9 +11,10 @@ exact, with no backward through the projections (METHOD.md, "Cost"). To keep tar
 heads apart without copying the path, every (target, source, head) has a scalar gate ε = 0
 that moves its key (or value) along its tangent, ``k_i + ε dk_i/dα``; then ``∂L_j/∂ε`` is that
 source's term (``ig.integrate_gated``). The attention only needs the dot products
-``q_j·k_i``, ``q_j·dk_i`` and ``dq_j·k_i`` per head, and the block's own ``attend`` turns them
-into probabilities (lifted 2-d queries and keys, one-hot values), so masks, windows and
-soft-capping are the adapter's.
+``q_j·k_i``, ``q_j·dk_i`` and ``dq_j·k_i`` per head, and the block's own ``probabilities`` turns
+them into attention weights, so masks, windows, relative biases and soft-capping are the
+adapter's. Tables are laid out so the value products are plain batched matmuls, and the path's
+two ends are evaluated apart, without gradients.
 
 - Zero baseline: rows ``α z_i`` are the same for every target: projected once (closed form,
   ``zero_rows``: a scalar ``α/σ_i(α)`` times the projected row) or by one JVP over the nodes.
@@ -33,7 +34,7 @@ from torch import Tensor
 from torch.func import jvp
 
 from ligsite.errors import InputError
-from ligsite.lig.ig import integrate_gated, memory_budget
+from ligsite.lig.ig import halve, integrate_gated, memory_budget
 from ligsite.models.base import Block
 
 Rows = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]  # q, k, v and their tangents
@@ -44,7 +45,7 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     """att (``heads``): scores [J, T, H], L [J, H]; layer: scores [J, T], L [J].
 
     ``nodes``/``weights`` are the quadrature on [0, 1]; targets are handled in chunks sorted
-    by position (the result is in the order given).
+    by position (the result is in the order given), halved on CUDA out-of-memory.
     """
     if baseline not in ("zero", "self_input_token"):
         raise InputError(f"no raw path for baseline {baseline!r}; valid: zero, self_input_token")
@@ -54,18 +55,30 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     order = torch.argsort(targets)
     scores = torch.zeros((len(targets), t) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
     value = torch.zeros((len(targets),) + ((block.n_heads,) if heads else ()), dtype=z.dtype, device=z.device)
-    for chunk in _chunks(order, block, t, len(alpha), z.element_size(), baseline, memory_budget(z.device)):
-        part = targets[chunk]  # ascending
-        keys = int(part[-1]) + 1 if block.causal else t  # rows a causal chunk can see
-        pieces = None if shared is not None else _itb_pieces(block, z[:keys], part)
-        if pieces is not None:  # ITB in closed form: no row projected per (target, node)
-            s, v = _itb_chunk_route(block, pieces, z, part, alpha, weights, heads)
-        else:
-            rows = (tuple(x[:, :keys] for x in shared) if shared is not None  # [m, T', H, d], shared
-                    else _itb_rows(block, z[part], z[:keys], alpha))  # [J, m, T', H, d]
-            s, v = _chunk_route(block, rows, z, part, alpha, weights, heads)
-        scores[chunk, :keys], value[chunk] = s, v
+    per_target = _bytes_per_target(block, t, len(alpha), z.element_size(), baseline)
+    size, lo = max(1, memory_budget(z.device) // per_target), 0
+    while lo < len(order):
+        chunk = order[lo : lo + size]
+        try:
+            part, value[chunk] = _chunk(block, shared, z, targets[chunk], alpha, weights, heads)
+        except torch.cuda.OutOfMemoryError as error:
+            size = halve(min(size, len(chunk)), error, per_target)
+            continue
+        scores[chunk, : part.shape[1]] = part  # a causal chunk's sources end at its last target
+        lo += len(chunk)
     return scores, value
+
+
+def _chunk(block: Block, shared: Rows | None, z: Tensor, part: Tensor, alpha: Tensor, weights: np.ndarray,
+           heads: bool) -> tuple[Tensor, Tensor]:
+    """Scores [J, T'(, H)] over the T' sources the chunk of ascending targets ``part`` sees, and L."""
+    keys = int(part[-1]) + 1 if block.causal else z.shape[0]  # rows a causal chunk can see
+    pieces = None if shared is not None else _itb_pieces(block, z[:keys], part)
+    if pieces is not None:  # ITB in closed form: no row projected per (target, node)
+        return _itb_chunk_route(block, pieces, z, part, alpha, weights, heads)
+    rows = (tuple(x[:, :keys] for x in shared) if shared is not None  # [m, T', H, d], shared
+            else _itb_rows(block, z[part], z[:keys], alpha))  # [J, m, T', H, d]
+    return _chunk_route(block, rows, z, part, alpha, weights, heads)
 
 
 def _zero_rows(block: Block, z: Tensor, alpha: Tensor) -> Rows:
@@ -101,40 +114,51 @@ def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Te
     """One ascending chunk of J targets over T' keys: scores [J, T', H] or [J, T'], and L.
 
     ``rows`` without a target axis are the zero path's (shared); with one, the ITB path's.
+    Tables are [m, H, J, T'] (node, head, target, source), so that the values enter through
+    one batched matmul per (node, head); the gates are [J, n, H, T'] (target first, as
+    ``integrate_gated`` reads them), seen through a permuted view.
     """
     q, k, v, dq, dk, dv = rows  # zero: [m, T', H, d]; ITB: [J, m, T', H, d]
-    j, keys, m = len(targets), k.shape[-3], len(alpha)
+    j, m = len(targets), len(alpha)
     shared = k.dim() == 4
-    if shared:  # the targets' queries on the shared rows: [J, m, H, d]
-        q_t, dq_t = q[:, targets].transpose(0, 1), dq[:, targets].transpose(0, 1)
-        qk, q_dk, dq_k = (torch.einsum("jmhd,mthd->jmth", a, b) for a, b in ((q_t, k), (q_t, dk), (dq_t, k)))
+    if shared:  # the targets' queries on the shared rows
+        q_t, dq_t = (x[:, targets].transpose(1, 2) for x in (q, dq))  # [m, H, J, d]
+        k_h, dk_h = (x.transpose(1, 2).transpose(-1, -2) for x in (k, dk))  # [m, H, d, T']
+        qk, q_dk, dq_k = q_t @ k_h, q_t @ dk_h, dq_t @ k_h  # [m, H, J, T']
+        v_h, dv_h = (x.transpose(1, 2).contiguous() for x in (v, dv))  # [m, H, T', d]
     else:  # the target's own row never moves on the ITB path: its query is constant
         q_t = q[torch.arange(j, device=z.device), :, targets]  # [J, m, H, d]
-        qk, q_dk = (torch.einsum("jmhd,jmthd->jmth", q_t, b) for b in (k, dk))
-        dq_k = torch.zeros_like(qk)
-    h = qk.shape[-1]
-    one_hot = torch.eye(keys, dtype=z.dtype, device=z.device).unsqueeze(1).expand(keys, h, keys)
-    positions = targets.view(-1, 1, 1).expand(j, m, 1)  # [J, m, 1]
-    spec = "mthd" if shared else "jmthd"
+        qk, q_dk = (torch.einsum("jmhd,jmthd->mhjt", q_t, x) for x in (k, dk))
+        dq_k = None
+        v_h, dv_h = (x.permute(1, 3, 0, 2, 4).contiguous() for x in (v, dv))  # [m, H, J, T', d]
     z_row = z[targets][:, None]  # [J, 1, D]
     scale_r = (alpha if shared else torch.ones_like(alpha))[None, :, None]  # residual row α z_j or z_j
 
-    def fn(gates: tuple[Tensor, ...]) -> Tensor:
-        g_k, g_v, g_q, g_r = gates  # [J, m, T', H] x2, [J, m, H], [J, m]
-        lifted = torch.stack((qk + g_k * q_dk, dq_k), -1)  # [J, m, T', H, 2]
-        query = torch.stack((torch.ones_like(g_q), g_q), -1).unsqueeze(2)  # [J, m, 1, H, 2]
-        probs = block.attend(query, lifted, one_hot, positions).squeeze(2)  # [J, m, H, T']
-        u = (torch.einsum(f"jmht,{spec}->jmhd", probs, v)
-             + torch.einsum(f"jmht,{spec}->jmhd", probs * g_v.transpose(-1, -2), dv))  # [J, m, H, d]
+    def boundary(nodes: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
+        dots = qk[nodes]  # [n, H, J, T']
+        if gates is not None:
+            g_k, g_v, g_q, g_r = gates  # [J, n, H, T'] x2, [J, n, H], [J, n]
+            dots = dots + g_k.permute(1, 2, 0, 3) * q_dk[nodes]
+            if dq_k is not None:
+                dots = dots + g_q.permute(1, 2, 0)[..., None] * dq_k[nodes]
+        probs = block.probabilities(dots, targets)  # [n, H, J, T']
+        u = _values(probs, v_h[nodes])
+        if gates is not None:
+            u = u + _values(probs * g_v.permute(1, 2, 0, 3), dv_h[nodes])
+        u = u.permute(2, 0, 1, 3)  # [J, n, H, d]
         if heads:
             return u
-        return block.finish(u.flatten(-2), (scale_r + g_r[..., None]) * z_row)  # [J, m, D]
+        residual = scale_r[:, nodes] * z_row if gates is None else (scale_r[:, nodes] + g_r[..., None]) * z_row
+        return block.finish(u.flatten(-2), residual)  # [J, n, D]
 
+    with torch.no_grad():
+        ends = boundary(slice(0, 2), None)
+    n, h, keys = m - 2, qk.shape[1], qk.shape[-1]
     zeros = lambda *shape: torch.zeros(shape, dtype=z.dtype, device=z.device)  # noqa: E731
-    gates = (zeros(j, m, keys, h), zeros(j, m, keys, h), zeros(j, m, h), zeros(j, m))
-    result = integrate_gated(fn, gates, weights)
-    a_k, a_v, a_q, a_r = result.attributions  # [J, T', H] x2, [J, H], [J]
-    scores = a_k + a_v
+    gates = (zeros(j, n, h, keys), zeros(j, n, h, keys), zeros(j, n, h), zeros(j, n))
+    result = integrate_gated(lambda g: boundary(slice(2, None), g), gates, weights, ends)
+    a_k, a_v, a_q, a_r = result.attributions  # [J, H, T'] x2, [J, H], [J]
+    scores = (a_k + a_v).transpose(1, 2)  # [J, T', H]
     rows_j = torch.arange(j, device=z.device)
     if shared:  # the zero path moves the target's own query (and, on the layer route, residual)
         scores[rows_j, targets] += a_q
@@ -146,6 +170,14 @@ def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Te
     return scores, result.value
 
 
+def _values(probs: Tensor, v: Tensor) -> Tensor:
+    """Σ_i probs_i v_i: probs [n, H, J, T'] with shared values [n, H, T', d] or per-target
+    values [n, H, J, T', d] -> [n, H, J, d]."""
+    if v.dim() == 4:
+        return probs @ v
+    return (probs.unsqueeze(-2) @ v).squeeze(-2)
+
+
 def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Tensor,
                      weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
     """The ITB path of one ascending chunk from the block's closed-form pieces (METHOD.md, "Cost").
@@ -155,51 +187,52 @@ def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Te
     from three tables ``P = q_j·k_start_ji``, ``Δ = q_j·(k_end_i − k_start_ji)``, ``P₀ = q_j·k_offset_i``
     (the target's own row, hence its query, never moves). Values enter as coefficients of
     ``v_start_j`` and of ``v_end_i − v_start_j``: nothing of size [J, n, T, H, d] is formed.
+    Tables are [J, H, m, T'] (target, head, node, source): the value product is one batched
+    matmul per (target, head); the gates are [J, n, H, T'], seen through a permuted view.
     """
     j, keys, m = len(targets), pieces.k_end.shape[0], len(alpha)
     q_t = block.project(z[:keys])[0][targets]  # [J, H, d]: constant along the ITB path
-    p0 = torch.einsum("jhd,jthd->jth", q_t, pieces.k_start)  # [J, T', H]
-    delta = torch.einsum("jhd,thd->jth", q_t, pieces.k_end) - torch.einsum("jhd,jthd->jth", q_t, pieces.k_start)
-    offset = torch.einsum("jhd,thd->jth", q_t, pieces.k_offset)
+    p0 = torch.einsum("jhd,jthd->jht", q_t, pieces.k_start)[:, :, None]  # [J, H, 1, T']
+    delta = (torch.einsum("jhd,thd->jht", q_t, pieces.k_end) - p0[:, :, 0])[:, :, None]
+    offset = torch.einsum("jhd,thd->jht", q_t, pieces.k_offset)[:, :, None]
     a = alpha.view(1, -1, 1)  # [1, m, 1]
     var = (pieces.own[:, None] + 2 * a * pieces.cross[:, None] + a * a * pieces.step[:, None]) / pieces.width + pieces.eps
-    inv = var.rsqrt()[..., None]  # [J, m, T', 1]
-    d_inv = (-(var.pow(-1.5)) * (pieces.cross[:, None] + a * pieces.step[:, None]) / pieces.width)[..., None]
-    a4 = a[..., None]  # [1, m, 1, 1]
-    base = p0[:, None] + a4 * delta[:, None]  # [J, m, T', H]
-    qk, q_dk = inv * base + offset[:, None], d_inv * base + inv * delta[:, None]
-    h = qk.shape[-1]
-    one_hot = torch.eye(keys, dtype=z.dtype, device=z.device).unsqueeze(1).expand(keys, h, keys)
-    positions = targets.view(-1, 1, 1).expand(j, m, 1)  # [J, m, 1]
-    v_step = pieces.v_end[None] - pieces.v_start[:, None]  # [J, T', H, d]; exactly 0 at i = j
-    inv_h, d_inv_h = inv.transpose(-1, -2), d_inv.transpose(-1, -2)  # [J, m, 1, T']
-    z_row = z[targets][:, None].expand(-1, m, -1)  # [J, m, D]: the residual never moves either
+    inv = var.rsqrt()[:, None]  # [J, 1, m, T']
+    d_inv = (-(var.pow(-1.5)) * (pieces.cross[:, None] + a * pieces.step[:, None]) / pieces.width)[:, None]
+    a4 = alpha.view(1, 1, -1, 1)  # [1, 1, m, 1]
+    base = p0 + a4 * delta  # [J, H, m, T']
+    qk, q_dk = inv * base + offset, d_inv * base + inv * delta
+    positions = targets.view(-1, 1).expand(j, m)  # [J, m]: every node's query is target j's
+    v_start = pieces.v_start[:, :, None]  # [J, H, 1, d]
+    v_step = (pieces.v_end[None] - pieces.v_start[:, None]).transpose(1, 2)  # [J, H, T', d]; 0 at i = j
+    v_offset = pieces.v_offset[:, None]  # [H, 1, d]
+    z_row = z[targets][:, None]  # [J, 1, D]: the residual never moves either
 
-    def fn(gates: tuple[Tensor, ...]) -> Tensor:
-        g_k, g_v = gates  # [J, m, T', H] x2
-        lifted = torch.stack((qk + g_k * q_dk, torch.zeros_like(qk)), -1)  # [J, m, T', H, 2]
-        query = torch.stack((torch.ones_like(qk[:, :, 0]), torch.zeros_like(qk[:, :, 0])), -1).unsqueeze(2)
-        probs = block.attend(query, lifted, one_hot, positions).squeeze(2)  # [J, m, H, T']
-        g = g_v.transpose(-1, -2)  # [J, m, H, T']
-        scale = probs * (inv_h + g * d_inv_h)  # weight of each value row's point v_start + α v_step
-        along = a4 * scale + probs * g * inv_h  # [J, m, H, T']: coefficient of v_step
-        u = (scale.sum(-1, keepdim=True) * pieces.v_start[:, None] + torch.einsum("jmht,jthd->jmhd", along, v_step)
-             + probs.sum(-1, keepdim=True) * pieces.v_offset)  # [J, m, H, d]
-        return u if heads else block.finish(u.flatten(-2), z_row)
+    def boundary(nodes: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
+        dots = qk[:, :, nodes]  # [J, H, n, T']
+        if gates is not None:
+            g_k, g_v = (g.transpose(1, 2) for g in gates)  # [J, H, n, T'] x2
+            dots = dots + g_k * q_dk[:, :, nodes]
+        probs = block.probabilities(dots, positions[:, nodes])  # [J, H, n, T']
+        s, ds, a_n = inv[:, :, nodes], d_inv[:, :, nodes], a4[:, :, nodes]
+        scale = probs * (s if gates is None else s + g_v * ds)  # weight of each value row's point
+        along = a_n * scale if gates is None else a_n * scale + probs * g_v * s  # coefficient of v_step
+        u = scale.sum(-1, keepdim=True) * v_start + along @ v_step + probs.sum(-1, keepdim=True) * v_offset
+        u = u.transpose(1, 2)  # [J, n, H, d]
+        return u if heads else block.finish(u.flatten(-2), z_row.expand(-1, u.shape[1], -1))
 
-    zeros = torch.zeros((j, m, keys, h), dtype=z.dtype, device=z.device)
-    result = integrate_gated(fn, (zeros, zeros.clone()), weights)
-    scores = result.attributions[0] + result.attributions[1]  # [J, T', H]
+    with torch.no_grad():
+        ends = boundary(slice(0, 2), None)
+    zeros = torch.zeros((j, m - 2, qk.shape[1], keys), dtype=z.dtype, device=z.device)
+    result = integrate_gated(lambda g: boundary(slice(2, None), g), (zeros, zeros.clone()), weights, ends)
+    scores = (result.attributions[0] + result.attributions[1]).transpose(1, 2)  # [J, T', H]
     return (scores if heads else scores.sum(-1)), result.value
 
 
-def _chunks(order: Tensor, block: Block, t: int, m: int, itemsize: int, baseline: str, budget: int):
-    """Index chunks of ``order`` (targets sorted by position) that fit ``budget`` bytes.
-
-    Per target: the [n, T, H] score tables and gates (with their autograd state), and on the
-    ITB path the per-pair rows [n, T, H, d] x 6 when the block has no closed form.
-    """
+def _bytes_per_target(block: Block, t: int, m: int, itemsize: int, baseline: str) -> int:
+    """Bytes one target's share of a chunk needs: the [m, T, H] score tables and gates (with
+    their autograd state), and on the ITB path the per-pair rows [m, T, H, d] x 6 when the block
+    has no closed form."""
     h, d, width = block.n_heads, block.head_dim, block.hidden_size
     per_target = m * t * (h * (12 + (0 if baseline == "zero" else 6 * d)) + (0 if baseline == "zero" else 3 * width))
-    size = max(1, budget // max(per_target * itemsize * 3, 1))
-    return [order[lo : lo + size] for lo in range(0, len(order), size)]
+    return max(per_target * itemsize * 3, 1)

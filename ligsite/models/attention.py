@@ -14,6 +14,7 @@ from torch import Tensor
 def attend(
     q: Tensor, k: Tensor, v: Tensor, positions: Tensor, scale: float, causal: bool,
     bias: Tensor | None = None, allowed: Tensor | None = None, softcap: float | None = None,
+    padding: Tensor | None = None,
 ) -> Tensor:
     """Per-head context of queries q [..., Q, H, d] over keys/values k, v [..., T, H, d].
 
@@ -22,22 +23,40 @@ def attend(
     ``allowed`` [T, T] (query position, key; e.g. a layer's real sliding-window mask) excludes.
     ``softcap`` (Gemma 2) caps the scaled scores as ``c · tanh(s / c)``. ``bias`` [H, T, T]
     (query position, key), e.g. MPNet's relative position bias, is added to the scaled scores
-    like a mask: a constant of the block. Returns [..., Q, H, d].
+    like a mask: a constant of the block. ``padding`` [..., T] (broadcast against k's leading
+    axes) is True at the keys a right-padded batch of sentences added: they get -inf, so a
+    padded sentence attends exactly as it does alone. Returns [..., Q, H, d].
     """
-    scores = torch.einsum("...qhd,...khd->...hqk", q, k) * scale  # [..., H, Q, T]
+    dots = torch.einsum("...qhd,...khd->...hqk", q, k)  # [..., H, Q, T]
+    probs = probabilities(dots, positions, scale, causal, bias, allowed, softcap, padding)
+    return torch.einsum("...hqk,...khd->...qhd", probs, v)  # [..., Q, H, d]
+
+
+def probabilities(
+    dots: Tensor, positions: Tensor, scale: float, causal: bool,
+    bias: Tensor | None = None, allowed: Tensor | None = None, softcap: float | None = None,
+    padding: Tensor | None = None,
+) -> Tensor:
+    """``attend``'s weights from the raw dot products ``dots`` [..., H, Q, T] (query · key per head).
+
+    ``softmax_T(f(scale · dots) + bias + mask)`` with the options of ``attend``; for paths that
+    form their dot products themselves (the pre-norm tangent path). Returns [..., H, Q, T].
+    """
+    keys = dots.shape[-1]
+    scores = dots * scale
     if softcap is not None:
         scores = torch.tanh(scores / softcap) * softcap
     if allowed is not None:
-        seen = allowed.to(k.device)[positions][..., : k.shape[-3]]  # [..., Q, T]
+        seen = allowed.to(dots.device)[positions][..., :keys]  # [..., Q, T]
         scores = scores.masked_fill(~seen.unsqueeze(-3), float("-inf"))
     if bias is not None:
-        scores = scores + position_rows(bias, positions, k.shape[-3])
+        scores = scores + position_rows(bias, positions, keys)
     if causal:
-        keys = torch.arange(k.shape[-3], device=k.device)  # [T]
-        after = keys > positions.to(k.device)[..., :, None]  # [..., Q, T]
+        after = torch.arange(keys, device=dots.device) > positions.to(dots.device)[..., :, None]  # [..., Q, T]
         scores = scores.masked_fill(after.unsqueeze(-3), float("-inf"))
-    probs = scores.softmax(dim=-1)  # [..., H, Q, T]
-    return torch.einsum("...hqk,...khd->...qhd", probs, v)  # [..., Q, H, d]
+    if padding is not None:
+        scores = scores.masked_fill(padding.to(dots.device)[..., None, None, :], float("-inf"))
+    return scores.softmax(dim=-1)  # [..., H, Q, T]
 
 
 def all_positions(z: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ligsite.errors import InputError
-from ligsite.models.attention import all_positions, attend
+from ligsite.models.attention import all_positions, attend, probabilities
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import hidden_states_arg
 
@@ -307,6 +307,15 @@ class PreNormBlock:
         bias = None if self.parts.bias is None else self.parts.bias.to(k.device)  # a constant, like the mask
         return attend(q, k, v, positions, self.parts.scale, causal=False, bias=bias, allowed=self.allowed,
                       softcap=self.parts.softcap)  # the layer's real mask: causal, windows
+
+    def probabilities(self, dots: Tensor, positions: Tensor) -> Tensor:
+        """The attention weights [..., H, Q, T] from the dot products ``q·k`` [..., H, Q, T] of
+        queries at ``positions`` [..., Q]: the layer's real mask (causal, windows), its
+        relative bias (a constant, like the mask) and soft-cap. The tangent path forms the
+        dot products itself and calls this directly (``attend`` = these weights times v)."""
+        bias = None if self.parts.bias is None else self.parts.bias.to(dots.device)
+        return probabilities(dots, positions, self.parts.scale, causal=False, bias=bias, allowed=self.allowed,
+                             softcap=self.parts.softcap)
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         """z(l+1) rows [..., D] from head outputs u [..., H*d] and residual rows z_row [..., D]."""
