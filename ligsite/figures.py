@@ -46,10 +46,11 @@ def render_figures(spec: Path, site: Path, out: Path) -> list[Path]:
     figures = load_spec(spec, site)
     rendered: dict[str, dict[str, bytes]] = {}
     with _viewer(site) as viewer:
+        names = viewer.baseline_names()
         for figure in figures:
             options = {**figure.export_options(), **_domain(figure, viewer)}
             svg = compose(figure, [viewer.export(panel, options) for panel in figure.panels],
-                          _diagnostic_line(figure, site))
+                          _diagnostic_line(figure, site, names))
             files = {"svg": svg.encode("utf-8")}
             if "png" in figure.formats:
                 files["png"] = clean_png(viewer.png(svg, figure.png_scale))
@@ -81,6 +82,10 @@ class _Viewer:
         """The largest ± bound the viewer's export of ``state`` colours with."""
         self._show(state)
         return float(self._evaluate("() => window.ligsite.exportRange()", None))
+
+    def baseline_names(self) -> dict[str, str]:
+        """The viewer's human names of the baselines (web/options.js), for lines drawn here."""
+        return self._evaluate("async () => (await import('./assets/options.js')).BASELINE_NAMES", None)
 
     def _show(self, state: dict[str, Any]) -> None:
         applied = self._evaluate(
@@ -200,14 +205,19 @@ def compose(figure: Figure, panels: list[str], diagnostic: str | None) -> str:
         texts.append(f'<text class="figure-caption" font-size="{_num(font)}">{tspans}</text>')
         y += font + (len(lines) - 1) * line_h + 8
     top = max(y, 8.0)
-    height = top + sum(row_h) + 8 * (len(rows) - 1) + (28 if diagnostic else 8)
+    bottom = top + sum(row_h) + 8 * (len(rows) - 1)  # where the panels end
+    notes = _wrap(diagnostic, max(12, int((width - 16) / (font * 0.55)))) if diagnostic else []
+    line_h = round(font * 1.25)
+    height = bottom + (16 + font + (len(notes) - 1) * line_h if notes else 8)
     body = []
     for k, svg in enumerate(panels):
         x = 8 + sum(col_w[: k % cols]) + 8 * (k % cols)
         y = top + sum(row_h[: k // cols]) + 8 * (k // cols)
         body.append(_nested(svg, k, x, y))
-    if diagnostic:
-        texts.append(f'<text class="diagnostic" x="8" y="{_num(height - 10)}" font-size="{_num(font)}">{_xml(diagnostic)}</text>')
+    if notes:  # the line under the panels, wrapped like the caption: a narrow figure does not cut it
+        tspans = "".join(f'<tspan x="8" y="{_num(bottom + 6 + font + k * line_h)}">{_xml(line)}</tspan>'
+                         for k, line in enumerate(notes))
+        texts.append(f'<text class="diagnostic" font-size="{_num(font)}">{tspans}</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" height="{_num(height)}" '
            f'viewBox="0 0 {_num(width)} {_num(height)}" font-family="{FONT}">'
            f'<rect width="{_num(width)}" height="{_num(height)}" fill="{"#121212" if figure.theme == "dark" else "#ffffff"}"/>'
@@ -237,8 +247,9 @@ def _resized(svg: str, width: int | None) -> str:
                      svg, count=1)
 
 
-def _diagnostic_line(figure: Figure, site: Path) -> str | None:
-    """The L2 comparison of the figure's direct and composed panels, read from the payload."""
+def _diagnostic_line(figure: Figure, site: Path, names: dict[str, str] | None = None) -> str | None:
+    """The L2 comparison of the figure's direct and composed panels, read from the payload, its
+    baselines named as the viewer names them (``names``: id -> label)."""
     if figure.diagnostic != "l2":
         return None
     manifest = orjson.loads((site / "data" / "manifest.json").read_bytes())
@@ -251,7 +262,10 @@ def _diagnostic_line(figure: Figure, site: Path) -> str | None:
     at = payload["layers"].index(direct["layer"])
     row = {name: payload["l2"][key][name][at] for name in ("abs", "rel", "pearson")}
     shown = " · ".join(f"{name} {_sig(value)}" for name, value in row.items())
-    return f"L2 direct vs composed, layer {direct['layer']} ({key}, token axis): {shown}"
+    label = (names or {}).get
+    pair = (f"direct {label(direct['layerBaseline'], direct['layerBaseline'])} vs composed "
+            f"{label(composed['attBaseline'], composed['attBaseline'])} × {label(composed['mlpBaseline'], composed['mlpBaseline'])}")
+    return f"L2 direct vs composed, layer {direct['layer']} ({pair}, token axis): {shown}"
 
 
 def clean_png(data: bytes) -> bytes:
@@ -299,14 +313,16 @@ def gallery(figures: list[Figure], site: Path, out: Path) -> str:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Lines of at most ``width`` characters, broken at spaces (a longer word stays whole)."""
+    """Lines of at most ``width`` characters, broken at spaces (a longer word stays whole); each
+    line but the last keeps its trailing space, so the lines join back into ``text``."""
     lines: list[str] = []
     for word in text.split(" "):
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
+        if lines and len(lines[-1]) + len(word) <= width:
+            lines[-1] += word + " "
         else:
-            lines.append(word)
-    return lines or [""]
+            lines.append(word + " ")
+    lines[-1] = lines[-1][:-1]
+    return lines
 
 
 def _xml(text: str) -> str:

@@ -98,6 +98,7 @@ def test_side_by_side_shows_both_routes_and_the_payloads_l2_numbers(site: Path, 
     line = next(text for text in texts(rendered / "direct-vs-composed.svg") if text.startswith("L2 direct vs composed"))
     for name in ("abs", "rel", "pearson"):
         assert f"{name} {l2[name][at]:.3g}" in line
+    assert "(direct ITB (self input token) vs composed ITB (self input token) × ATTITBa=0, token axis)" in line  # labels, not ids
     ids = [node.get("id") for node in root.iter() if node.get("id")]
     assert len(ids) == len(set(ids)), "panel ids must stay unique inside one SVG"
 
@@ -288,3 +289,11 @@ def test_a_two_panel_figure_is_as_wide_as_its_panels_with_no_blank_band(text_fig
         cells = [r for g in _classed(panel, "cells") for r in g.iter(f"{SVG}rect")]
         right = max(float(r.get("x")) + float(r.get("width")) for r in cells)
         assert width - right <= 28, (name, width, right)  # the panel's own 12 px pad and 16 px margin only
+
+
+def test_the_l2_line_wraps_inside_a_narrow_two_panel_figure(rendered: Path) -> None:
+    root = ET.fromstring((rendered / "direct-vs-composed.svg").read_text(encoding="utf-8"))
+    lines = [t for node in _classed(root, "diagnostic") for t in node.iter(f"{SVG}tspan")]
+    assert len(lines) >= 2  # one line would be wider than the two panels
+    assert all(len((t.text or "").strip()) * 12 * 0.55 <= float(root.get("width")) - 16 for t in lines)
+    assert all(float(t.get("y")) < float(root.get("height")) for t in lines)
