@@ -24,7 +24,9 @@ may read q and k only through their per-head dot products (f: the identity or a 
 and mask depend on the positions only, e.g. a relative position bias captured from the real
 call), and it must be linear in v. The fast paths rely on it: they pass lifted 2-d queries and
 keys with the same dot products, and one-hot values to read the probabilities off
-(tests/lig/test_route_contracts.py checks every full-granularity adapter). When ``affine_project`` is true (post-LN encoders)
+(tests/lig/test_route_contracts.py checks every full-granularity adapter). Pre-norm blocks
+(``rowwise_project``) offer those weights directly, ``probabilities(dots, positions)`` from the
+dot products [..., H, Q, T], and the tangent path reads them there. When ``affine_project`` is true (post-LN encoders)
 q, k, v are affine in z, which lets the engine project the two ends of a straight path and
 interpolate instead of projecting every node (METHOD.md, "Cost").
 

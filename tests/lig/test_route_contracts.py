@@ -4,9 +4,10 @@
   att_itb_a0 only; att and layer take zero and self_input_token only; fast and plain paths alike.
 - ``block.attend`` is exactly ``softmax(f(scale · q·k) + bias + mask) · v`` with f the identity
   or a soft cap: it depends on q and k through their per-head dot products only and is linear in
-  v. The projection-space and tangent paths feed it lifted 2-d queries and keys with the same dot
-  products and one-hot values, so it must give the attention probabilities themselves — and they
-  must be the model's own (the forward cache's eager probabilities).
+  v. The projection-space path feeds it lifted 2-d queries and keys with the same dot products
+  and one-hot values, so it must give the attention probabilities themselves — and they must be
+  the model's own (the forward cache's eager probabilities). Pre-norm blocks give those weights
+  from the dot products directly (``probabilities``, which the tangent path calls): the same check.
 - Block-only replay passes no cache: the recorded forward runs with ``use_cache=False`` and
   cache objects never reach a replayed call.
 """
@@ -69,6 +70,28 @@ def test_attend_with_lifted_queries_and_one_hot_values_gives_the_models_probabil
     real = cache.attention[1].permute(1, 0, 2)  # [H, T_query, T_key] -> [J, H, T_key]
     torch.testing.assert_close(probs, real, rtol=0, atol=1e-6)  # HF's (some compute in float32)
     assert float(probs.std()) > 1e-3  # not uniform: the check has teeth
+
+
+PRENORM_CONTRACT = ("gpt2", "llama", "gemma2", "modernbert", "switch_transformers")
+
+
+@pytest.mark.parametrize("family", PRENORM_CONTRACT)
+def test_prenorm_probabilities_are_the_models_attention_and_attend_reads_them(tiny_model_dir, family):
+    adapter, cache, block, z = _block(tiny_model_dir, family)
+    t, h = z.shape[0], block.n_heads
+    q, k, v = block.project(z)  # [T, H, d]
+    positions = torch.arange(t)
+    dots = torch.einsum("jhd,ihd->hji", q, k)  # [H, T_query, T_key]
+    probs = block.probabilities(dots, positions)  # [H, T_query, T_key]
+    torch.testing.assert_close(probs, cache.attention[1], rtol=0, atol=1e-6)  # the model's own weights
+    torch.testing.assert_close(torch.einsum("hji,ihd->jhd", probs, v), block.attend(q, k, v, positions),
+                               rtol=0, atol=1e-12)
+    # queries laid out as the tangent path lays them: [node, head, target, source], positions [J]
+    rows = torch.tensor([t - 1, 1])
+    stacked = torch.stack((dots[:, rows], 2 * dots[:, rows]))  # [2, H, J, T]
+    twice = block.probabilities(stacked, rows)
+    torch.testing.assert_close(twice[0], probs[:, rows], rtol=0, atol=1e-12)
+    assert float(probs.std()) > 1e-3 and bool((probs[:, 0, 1:] == 0).all()) == block.causal
 
 
 def test_replay_drops_cache_objects_and_keeps_tensors():
