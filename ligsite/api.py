@@ -3,6 +3,12 @@
 Ratio baselines are post-processing, so a request maps to a set of *raw* runs (at most two per
 granularity) and each runs once. One no-grad forward caches every block's real input; blocks
 are then independent, so the loop is over layers and raw runs only.
+
+``explain_many`` does the same for several texts, and where the family's blocks allow it
+(``ligsite.lig.batch.shares_calls``: the post-LN encoders) sentences of similar length share
+every IG call, as one right-padded batch with masked keys: the same numbers as one at a time
+(to rounding), in fewer and larger calls. How many share one call: ``batch_size`` sentences at
+most, and no more than the IG core's byte budget holds in one chunk (``ig.memory_budget``).
 """
 
 from __future__ import annotations
@@ -17,15 +23,18 @@ from ligsite import __version__
 from ligsite.config import MAX_STEPS, steps_limit
 from ligsite.errors import InputError, NumericalError
 from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run, expected_ratio
-from ligsite.lig.completeness import RouteRun, run_route
+from ligsite.lig.batch import Padded, groups, pad, shares_calls, split
+from ligsite.lig.completeness import AUTO_START, RouteRun, run_route
+from ligsite.lig.ig import ACTIVATION_FACTOR, memory_budget
 from ligsite.lig.quadrature import QUADRATURES
 from ligsite.models.base import ForwardCache
 from ligsite.models.describe import describe_boundaries
 from ligsite.models.hf import HFAdapter
 from ligsite.models.loading import DEFAULT_MODEL, arithmetic_dtype, load
 
-__all__ = ["explain", "describe_boundaries", "CompletenessWarning"]
+__all__ = ["explain", "explain_many", "describe_boundaries", "CompletenessWarning"]
 TOLERANCE = 0.02
+BATCH_MOST = 64  # sentences in one shared call with batch_size="auto" (the byte budget decides below it)
 
 
 class CompletenessWarning(UserWarning):
@@ -53,21 +62,80 @@ def explain(
     ``baselines``: per granularity, default all valid ones. ``steps``: nodes, or "auto".
     ``device`` applies when the model is loaded here; a given adapter runs where it lives.
     """
-    _check_text(text)
+    (exp,) = _explain_many([text], model, steps, granularity, baselines, layers, targets, quadrature,
+                           device, dtype, tolerance, weights_dtype, batch_size=1)
+    if exp.warnings:
+        warnings.warn("; ".join(exp.warnings), CompletenessWarning, stacklevel=2)
+    return exp
+
+
+def explain_many(
+    texts: Sequence[str],
+    model: str | HFAdapter = DEFAULT_MODEL,
+    steps: int | str = 32,
+    granularity: str | Sequence[str] = "all",
+    baselines: Mapping[str, Sequence[str]] | None = None,
+    layers: Iterable[int] | None = None,
+    targets: Iterable[int] | None = None,
+    quadrature: str = "gauss-legendre",
+    device: str = "auto",
+    dtype: str = "float32",
+    tolerance: float = TOLERANCE,
+    weights_dtype: str = "auto",
+    batch_size: int | str = "auto",
+) -> list[Explanation]:
+    """``explain`` of every text (same options; ``targets`` apply to each), in the order given.
+
+    ``batch_size``: at most this many sentences share one IG call; "auto": up to 64, as many as
+    the device's byte budget holds. Families whose blocks cannot share calls run one at a time.
+    A bad text raises (InputError / NumericalError) for the whole call.
+    """
+    out = _explain_many(texts, model, steps, granularity, baselines, layers, targets, quadrature,
+                        device, dtype, tolerance, weights_dtype, batch_size)
+    for exp in out:
+        if exp.warnings:
+            warnings.warn("; ".join(exp.warnings), CompletenessWarning, stacklevel=2)
+    return out
+
+
+def _explain_many(texts: Sequence[str], model: str | HFAdapter, steps: int | str, granularity: str | Sequence[str],
+                  baselines: Mapping[str, Sequence[str]] | None, layers: Iterable[int] | None,
+                  targets: Iterable[int] | None, quadrature: str, device: str, dtype: str, tolerance: float,
+                  weights_dtype: str, batch_size: int | str) -> list[Explanation]:
+    """Validate everything, then explain the texts in groups that share IG calls."""
+    texts = list(texts)
+    if not texts:
+        raise InputError("no texts given: explain_many needs at least one")
+    for text in texts:
+        _check_text(text)
     _check_settings(steps, quadrature, tolerance)
+    _check_batch_size(batch_size)
     torch_dtype = arithmetic_dtype(dtype)
     adapter = model if isinstance(model, HFAdapter) else load(str(model), device, torch_dtype, weights_dtype)
     wanted = _granularities(granularity, adapter)
     requested = _baselines(baselines, wanted)
-    tokens = adapter.tokenize(text)
-    t = len(tokens.tokens)
     layer_list = _indices(layers, adapter.n_layers, "layer", f"{adapter.name} has layers")
-    target_list = _indices(targets, t, "target", "the text has tokens")
-    cache = adapter.forward(tokens.input_ids)
-    _check_forward(cache, layer_list, "att" in wanted, adapter.name, torch_dtype)
-    runs = _compute(adapter, cache, layer_list, target_list, requested, t, torch_dtype,
-                    quadrature, steps, tolerance)
-    self_probs = _self_probs(cache, layer_list) if "att" in wanted else None
+    tokenized = [adapter.tokenize(text) for text in texts]
+    target_lists = [_indices(targets, len(tokens.tokens), "target", "the text has tokens") for tokens in tokenized]
+    out: list[Explanation] = [None] * len(texts)  # type: ignore[list-item]
+    for group in _groups(adapter, layer_list, target_lists, torch_dtype, steps, batch_size):
+        caches = [adapter.forward(tokenized[s].input_ids) for s in group]  # blocks may read the last one
+        for cache in caches:
+            _check_forward(cache, layer_list, "att" in wanted, adapter.name, torch_dtype)
+        runs = _compute(adapter, caches, layer_list, [target_lists[s] for s in group], requested,
+                        torch_dtype, quadrature, steps, tolerance)
+        for s, cache, run in zip(group, caches, runs, strict=True):
+            out[s] = _explanation(texts[s], tokenized[s], adapter, cache, layer_list, target_lists[s],
+                                  run, steps, quadrature, torch_dtype, tolerance, requested, "att" in wanted)
+    return out
+
+
+def _explanation(text: str, tokens, adapter: HFAdapter, cache: ForwardCache, layer_list: list[int],
+                 target_list: list[int], runs: dict[str, Run], steps: int | str, quadrature: str,
+                 torch_dtype: torch.dtype, tolerance: float, requested: dict[str, list[str]],
+                 attention: bool) -> Explanation:
+    """One text's Explanation from its runs, with its completeness warnings."""
+    self_probs = _self_probs(cache, layer_list) if attention else None
     exp = Explanation(
         text=text, tokens=tokens.tokens, word_ids=tokens.word_ids, model=adapter.name,
         model_identity=adapter.identity, model_type=adapter.model_type, n_heads=adapter.n_heads,
@@ -78,30 +146,72 @@ def explain(
         ligsite_version=__version__, token_spans=tokens.spans, unk_token=tokens.unk_token,
     )
     exp.warnings = completeness_warnings(exp)
-    if exp.warnings:
-        warnings.warn("; ".join(exp.warnings), CompletenessWarning, stacklevel=2)
     return exp
 
 
-def _compute(adapter: HFAdapter, cache: ForwardCache, layer_list: list[int], target_list: list[int],
-             requested: dict[str, list[str]], t: int, dtype: torch.dtype, quadrature: str,
-             steps: int | str, tolerance: float) -> dict[str, Run]:
-    """Every raw run, layer by layer, stacked into full-size arrays (NaN: target not computed)."""
-    device = cache.z[0].device
-    targets = torch.tensor(target_list, dtype=torch.long, device=device)
+def _groups(adapter: HFAdapter, layer_list: list[int], target_lists: list[list[int]], dtype: torch.dtype,
+            steps: int | str, batch_size: int | str) -> list[list[int]]:
+    """Which texts share IG calls: groups of similar length within the byte budget, or one each.
+
+    Cost of a group: its targets times the projection path's bytes per target at the longest
+    length (gates s_k, s_v [T, H], s_q [H] and the residual row [D] at every node), as the IG
+    core counts them.
+    """
+    alone = [[s] for s in range(len(target_lists))]
+    if len(target_lists) == 1 or batch_size == 1:
+        return alone
+    try:
+        block = adapter.block(layer_list[0])
+    except InputError:  # a block replayed from a real forward: it belongs to one sentence
+        return alone
+    if not shares_calls(block):
+        return alone
+    n = AUTO_START if steps == "auto" else int(steps)
+    size = torch.empty((), dtype=dtype).element_size()
+
+    def cost(targets: int, longest: int) -> int:
+        return targets * (2 * longest * adapter.n_heads + adapter.n_heads + adapter.hidden_size) * n * size * ACTIVATION_FACTOR
+
+    most = BATCH_MOST if batch_size == "auto" else int(batch_size)
+    return groups([len(t) for t in target_lists], cost, memory_budget(adapter.device), most)
+
+
+def _compute(adapter: HFAdapter, caches: list[ForwardCache], layer_list: list[int], target_lists: list[list[int]],
+             requested: dict[str, list[str]], dtype: torch.dtype, quadrature: str,
+             steps: int | str, tolerance: float) -> list[dict[str, Run]]:
+    """Every raw run of each text, layer by layer, stacked into full-size arrays (NaN: target not
+    computed). Several texts go through each route as one padded batch (``ligsite.lig.batch``)."""
+    device = caches[0].z[0].device
+    lengths = [len(cache.input_ids) for cache in caches]
+    each = [torch.tensor(t, dtype=torch.long, device=device) for t in target_lists]  # [J_s] per text
+    targets = torch.cat(each)  # [J]
+    rows = torch.cat([torch.full((len(t),), s, dtype=torch.long, device=device) for s, t in enumerate(each)])  # [J]
     raw = [(g, b) for g in GRANULARITIES if g in requested
            for b in BASELINES[g] if b in {r for x in requested[g] for r in RAW_NEEDED[x]}]
-    per_run: dict[str, list[Run]] = {f"{g}:{b}": [] for g, b in raw}
+    per_run: list[dict[str, list[Run]]] = [{f"{g}:{b}": [] for g, b in raw} for _ in caches]
     for layer in layer_list:
         block = adapter.block(layer, dtype, device)
-        z = cache.z[layer].to(dtype)  # [T, D]
+        if len(caches) == 1:
+            z, batch = caches[0].z[layer].to(dtype), None  # [T, D]
+        else:
+            z, padding = pad([cache.z[layer].to(dtype) for cache in caches])  # [S, T, D], [S, T]
+            batch = Padded(rows, padding)
         for g, b in raw:
-            result = run_route(g, block, z, targets, b, quadrature, steps, tolerance)
+            result = run_route(g, block, z, targets, b, quadrature, steps, tolerance, batch)
             _check_route(result, layer, f"{g}:{b}", dtype)
-            per_run[f"{g}:{b}"].append(_full_size(g, result, targets, t, adapter.n_heads))
-    return {key: Run(*(np.stack([getattr(r, f) for r in parts])
-                       for f in ("scores", "value", "completeness", "steps")))
-            for key, parts in per_run.items()}
+            for s, part in enumerate(_split(result, rows, lengths, g) if batch is not None else [result]):
+                per_run[s][f"{g}:{b}"].append(_full_size(g, part, each[s], lengths[s], adapter.n_heads))
+    return [{key: Run(*(np.stack([getattr(r, f) for r in parts])
+                        for f in ("scores", "value", "completeness", "steps")))
+             for key, parts in runs.items()} for runs in per_run]
+
+
+def _split(result: RouteRun, rows: torch.Tensor, lengths: list[int], granularity: str) -> list[RouteRun]:
+    """A padded batch's route run cut into one run per text (source axis cut to its length)."""
+    source_axis = None if granularity == "mlp" else 1  # att [J, T, H], layer [J, T]; mlp [J, H]
+    parts = [split(getattr(result, name), rows, lengths, source_axis if name == "scores" else None)
+             for name in ("scores", "value", "ratio", "steps")]
+    return [RouteRun(*fields) for fields in zip(*parts, strict=True)]
 
 
 def _check_forward(cache: ForwardCache, layer_list: list[int], attention: bool, name: str,
@@ -179,6 +289,12 @@ def _check_text(text: str) -> None:
     """Reject empty text before the model is loaded (loading is the slow part)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"text is empty ({text!r}): give at least one word to explain")
+
+
+def _check_batch_size(batch_size: int | str) -> None:
+    if batch_size != "auto" and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                 or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
 
 
 def _check_settings(steps: int | str, quadrature: str, tolerance: float) -> None:

@@ -173,6 +173,7 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="write into a folder tha
 WorkersOpt = Annotated[str | None, typer.Option(help="local processes, or 'auto': one per visible GPU, else 1 (default: 1)", show_default=False)]
 ExecutorOpt = Annotated[str | None, typer.Option(help="local or ray (Ray core tasks; pip install 'ligsite[ray]') (default: local)", show_default=False)]
 AddressOpt = Annotated[str | None, typer.Option(help="Ray cluster address, e.g. ray://head:10001 (default: a local cluster)", show_default=False)]
+BatchOpt = Annotated[str | None, typer.Option(help="sentences per engine call, sharing IG calls where the family allows it, or 'auto' (default: auto)", show_default=False)]
 
 
 def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[list, Any]:
@@ -182,6 +183,7 @@ def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[li
 
     options["steps"] = parse_steps(options["steps"])
     options["workers"] = parse_workers(options.get("workers"))
+    options["batch_size"] = parse_workers(options.get("batch_size"), "--batch-size")
     return read_samples(samples), load_config(config, options)
 
 
@@ -212,14 +214,15 @@ def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = Non
           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
           single_file: SingleOpt = False, force: ForceOpt = False, workers: WorkersOpt = None,
-          executor: ExecutorOpt = None, address: AddressOpt = None,
+          executor: ExecutorOpt = None, address: AddressOpt = None, batch_size: BatchOpt = None,
           analysis: Annotated[bool, typer.Option("--analysis", help="add the corpus analysis page (`ligsite analyze` into SITE/analysis/; site.analysis in ligsite.toml)")] = False) -> None:
     """Precompute every sample (cached by content) and write the static site: compute + render."""
     from ligsite.pipeline import check_report, render, uncached_line
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
-                                   workers=workers, executor=executor, address=address, analysis=analysis or None)
+                                   workers=workers, executor=executor, address=address, batch_size=batch_size,
+                                   analysis=analysis or None)
     _check_site_folder(out, force)
     report = _compute_and_report(items, settings)
     check_report(report)
@@ -239,13 +242,14 @@ def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
             quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
             dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
             workers: WorkersOpt = None, executor: ExecutorOpt = None, address: AddressOpt = None,
+            batch_size: BatchOpt = None,
             shard: Annotated[str | None, typer.Option(help="i/n: only the samples whose cache key is in shard i of n (merge caches by copying folders)", show_default=False)] = None) -> None:
     """Precompute only: explain every sample the cache lacks and store it there."""
     from ligsite.pipeline import check_cached, check_report
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
                                    layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
-                                   workers=workers, executor=executor, address=address)
+                                   workers=workers, executor=executor, address=address, batch_size=batch_size)
     report = _compute_and_report(items, settings, shard, keep=False)  # streamed: memory flat in samples
     check_report(report)
     check_cached(report)

@@ -83,6 +83,7 @@ class BuildConfig:
     workers: int | str = field(default=1, metadata={"help": "local processes, or 'auto' (one per visible GPU, else 1)"})
     executor: str = field(default="local", metadata={"help": ", ".join(EXECUTORS) + " (Ray core tasks, `pip install 'ligsite[ray]'`)"})
     address: str | None = field(default=None, metadata={"help": "Ray cluster address, e.g. ray://head:10001 (default: a local cluster)"})
+    batch_size: int | str = field(default="auto", metadata={"help": "sentences per engine call sharing IG calls, or 'auto' (up to 16, within the device's memory budget)"})
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -107,7 +108,7 @@ class BuildConfig:
 TOML_KEYS: dict[str, dict[str, str]] = {
     "": {"model": "model", "steps": "steps", "quadrature": "quadrature", "layers": "layers",
          "device": "device", "dtype": "dtype", "weights_dtype": "weights_dtype", "cache_dir": "cache_dir", "workers": "workers",
-         "executor": "executor", "address": "address"},
+         "executor": "executor", "address": "address", "batch_size": "batch_size"},
     "baselines": {"layer": "layer_baselines", "composed": "composed"},
     "site": {"title": "title", "description": "description", "figures": "figures", "analysis": "analysis",
              "citation": "citation", "defaults": "site_defaults"},
@@ -251,9 +252,10 @@ def _validate(config: BuildConfig) -> None:
     _choice("dtype", config.dtype, DTYPES)
     _choice("weights_dtype", config.weights_dtype, WEIGHTS_DTYPES)
     _choice("executor", config.executor, EXECUTORS)
-    workers = config.workers
-    if workers != "auto" and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-        raise InputError(f"workers must be a positive integer or 'auto', got {workers!r}")
+    for name in ("workers", "batch_size"):
+        value = getattr(config, name)
+        if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InputError(f"{name} must be a positive integer or 'auto', got {value!r}")
     steps = config.steps
     if steps != "auto" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
         raise InputError(f"steps must be a positive integer or 'auto', got {steps!r}")
@@ -322,11 +324,11 @@ def parse_steps(value: str | None) -> int | str | None:
         raise InputError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
 
 
-def parse_workers(value: str | None) -> int | str | None:
-    """CLI --workers: a positive integer or 'auto'."""
+def parse_workers(value: str | None, option: str = "--workers") -> int | str | None:
+    """CLI --workers (or ``option``, e.g. --batch-size): a positive integer or 'auto'."""
     if value is None or value == "auto":
         return value
     try:
         return int(value)
     except ValueError:
-        raise InputError(f"--workers must be a positive integer or 'auto', got {value!r}") from None
+        raise InputError(f"{option} must be a positive integer or 'auto', got {value!r}") from None

@@ -1,9 +1,10 @@
 """Where the samples a cache lacks get explained: this process, N local processes, or Ray.
 
-Every executor runs the same pure per-sentence function, ``explain_sample(engine, sample)``,
+Every executor runs the same pure per-batch function, ``explain_samples(engine, samples)``,
 with the model loaded once per process (``engine_for``), and yields ``(sample, outcome)`` as
-each one finishes, so ``precompute.compute`` stores it and moves one progress bar whatever ran
-it. An outcome is an ``Explanation``, a ``Failure`` (the engine rejected the sample), or a
+each batch finishes, so ``precompute.compute`` stores it and moves one progress bar whatever ran
+it. A batch's sentences share IG calls where the family allows it (``api.explain_many``);
+``per_call`` says how many samples one call gets. An outcome is an ``Explanation``, a ``Failure`` (the engine rejected the sample), or a
 ``Stored`` summary (a Ray task wrote the entry into the shared cache itself).
 
 - ``serial``: this process (``--workers 1``, the default).
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ligsite.explanation import Explanation
 
 RAY_MAX_RETRIES = 3  # a task whose worker dies is run again this many times, then its samples fail
+AUTO_PER_CALL = 16  # samples per engine call with batch_size="auto" (fewer on short runs: ``per_call``)
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,10 @@ class Engine:
     """``explain`` with the model loaded once (an adapter, not a name) and every option bound."""
 
     def __init__(self, config: BuildConfig) -> None:
-        from ligsite.api import CompletenessWarning, explain
+        from ligsite.api import CompletenessWarning, explain_many
         from ligsite.models.loading import load
 
-        self._explain = explain
+        self._explain_many = explain_many
         self._warning = CompletenessWarning
         self._config = config
         self._adapter = load(config.model, config.device, config.dtype, config.weights_dtype)
@@ -87,11 +89,16 @@ class Engine:
             )
 
     def explain(self, text: str) -> Explanation:
+        (explanation,) = self.explain_many([text])
+        return explanation
+
+    def explain_many(self, texts: list[str]) -> list[Explanation]:
+        """Every text explained, sharing IG calls up to ``batch_size`` (the numbers of one at a time)."""
         config, wanted = self._config, granularity(self._config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", self._warning)  # kept in the Explanation and the report
-            return self._explain(
-                text,
+            return self._explain_many(
+                texts,
                 model=self._adapter,
                 steps=config.steps,
                 granularity=wanted,
@@ -100,15 +107,42 @@ class Engine:
                 quadrature=config.quadrature,
                 device=config.device,
                 dtype=config.dtype,
+                batch_size=config.batch_size,
             )
 
 
 def explain_sample(engine: Engine, sample: Sample) -> Explanation | Failure:
-    """The one per-sentence step every executor runs: an Explanation, or the engine's refusal."""
+    """One sample alone: an Explanation, or the engine's refusal."""
     try:
         return engine.explain(sample.text)
-    except (InputError, NumericalError) as error:
+    except (InputError, NumericalError, ComputeFailed) as error:
         return Failure(sample, str(error))
+
+
+def explain_samples(engine: Engine, samples: list[Sample]) -> list[Explanation | Failure]:
+    """The one per-batch step every executor runs: each sample's Explanation or refusal, in order.
+
+    The batch shares IG calls; if the engine refuses it (a text too long, non-finite values),
+    each sample is run alone, so only the bad one fails.
+    """
+    if len(samples) > 1:
+        try:
+            return engine.explain_many([sample.text for sample in samples])
+        except (InputError, NumericalError, ComputeFailed):
+            pass
+    return [explain_sample(engine, sample) for sample in samples]
+
+
+def per_call(config: BuildConfig, todo: int, workers: int = 1) -> int:
+    """Samples per engine call: ``batch_size``, or with "auto" up to 16 but at least 4 calls per
+    run (so the progress bar moves and a killed run keeps most of its finished work), and never
+    fewer calls than workers."""
+    size = config.batch_size if config.batch_size != "auto" else min(AUTO_PER_CALL, max(1, todo // 4))
+    return max(1, min(size, math.ceil(todo / max(1, workers))))
+
+
+def batches(todo: list[Sample], size: int) -> list[list[Sample]]:
+    return [todo[start:start + size] for start in range(0, len(todo), size)]
 
 
 _ENGINES: dict[BuildConfig, Engine] = {}  # per process: a worker loads its model once, not per task
@@ -126,10 +160,10 @@ def engine_for(config: BuildConfig) -> Engine:
 
 
 def serial(todo: list[Sample], config: BuildConfig) -> Iterator[tuple[Sample, Outcome]]:
-    """Each sample's outcome in file order, in this process."""
+    """Each sample's outcome in file order, in this process, a batch at a time."""
     engine = Engine(config)
-    for sample in todo:
-        yield sample, explain_sample(engine, sample)
+    for batch in batches(todo, per_call(config, len(todo))):
+        yield from zip(batch, explain_samples(engine, batch), strict=True)
 
 
 # ---- N local processes -----------------------------------------------------------------------
@@ -154,9 +188,9 @@ def visible_gpus() -> int:
 
 
 def local_pool(todo: list[Sample], config: BuildConfig, workers: int, gpus: int) -> Iterator[tuple[Sample, Outcome]]:
-    """Outcomes as they finish from ``workers`` spawned processes sharing one queue of samples.
+    """Outcomes as they finish from ``workers`` spawned processes sharing one queue of batches.
 
-    Each process takes the next sample when it is free; on a GPU machine worker k sees only
+    Each process takes the next batch when it is free; on a GPU machine worker k sees only
     GPU k (``CUDA_VISIBLE_DEVICES``), on CPUs each gets an equal share of the cores.
     """
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold CUDA or threads
@@ -165,12 +199,14 @@ def local_pool(todo: list[Sample], config: BuildConfig, workers: int, gpus: int)
         slots.put(_slot(index, workers, gpus))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
                              initargs=(slots,)) as pool:
-        pending: dict[Future, Sample] = {pool.submit(_pool_task, config, sample): sample for sample in todo}
+        pending: dict[Future, list[Sample]] = {pool.submit(_pool_task, config, batch): batch
+                                               for batch in batches(todo, per_call(config, len(todo), workers))}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.result()  # an engine error (bad layers) re-raises here
+                    # an engine error (bad layers) re-raises here
+                    yield from zip(pending.pop(future), future.result(), strict=True)
         finally:
             for future in pending:
                 future.cancel()
@@ -193,8 +229,8 @@ def _start_worker(slots: Any) -> None:
     os.environ.update(slots.get())  # before torch is imported in this process
 
 
-def _pool_task(config: BuildConfig, sample: Sample) -> Outcome:
-    return explain_sample(engine_for(config), sample)
+def _pool_task(config: BuildConfig, batch: list[Sample]) -> list[Outcome]:
+    return explain_samples(engine_for(config), batch)
 
 
 # ---- Ray -------------------------------------------------------------------------------------
@@ -212,8 +248,7 @@ def explain_and_store(config: BuildConfig, samples: list[Sample], keys: list[str
 
     cache, engine = ExplanationCache(config.cache_dir), engine_for(config)
     out: list[Outcome] = []
-    for sample, key in zip(samples, keys):
-        outcome = explain_sample(engine, sample)
+    for sample, key, outcome in zip(samples, keys, explain_samples(engine, samples), strict=True):
         if not isinstance(outcome, Failure):
             try:
                 cache.put(key, outcome, fields)
@@ -250,8 +285,8 @@ def ray_batches(todo: list[Sample], config: BuildConfig, keys: dict[str, str], f
     config = _portable(config)
     remote = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=max_retries)(task)
     size = max(1, min(8, math.ceil(len(todo) / (2 * max(1, gpus or cpus)))))  # ~2 tasks per slot
-    batches = [todo[start:start + size] for start in range(0, len(todo), size)]
-    pending = {remote.remote(config, batch, [keys[s.id] for s in batch], fields): batch for batch in batches}
+    size = size if config.batch_size == "auto" else config.batch_size
+    pending = {remote.remote(config, batch, [keys[s.id] for s in batch], fields): batch for batch in batches(todo, size)}
     while pending:
         (ready,), _ = ray.wait(list(pending), num_returns=1)
         batch = pending.pop(ready)

@@ -195,7 +195,7 @@ def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
     fields = set(BuildConfig.__dataclass_fields__)
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
     engine = {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
-    runs = {"workers", "executor", "address"}  # where compute runs: config fields, never in the key
+    runs = {"workers", "executor", "address", "batch_size"}  # where compute runs: config fields, never in the key
     expected = {"build": engine | runs | {"analysis"}, "compute": engine | runs, "render": engine}
     for name, wanted in expected.items():
         options = {p.name for p in commands[name].params} - {"samples", "config", "out", "single_file", "force", "explanations", "shard"}

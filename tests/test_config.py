@@ -47,7 +47,7 @@ def test_toml_in_the_current_directory_is_found(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, weights_dtype, cache_dir, workers, executor, address, baselines.layer"),
+        ('modle = "x"\n', "unknown key 'modle'; valid: model, steps, quadrature, layers, device, dtype, weights_dtype, cache_dir, workers, executor, address, batch_size, baselines.layer"),
         ("[engine]\nsteps = 3\n", "unknown table [engine]; valid:"),
         ('[baselines]\nlayer = ["output_token"]\n', "unknown baselines.layer entry 'output_token'; valid: zero, self_input_token, itb_zero_ratio"),
         ('[baselines]\ncomposed = [["zero", "self_input_token"]]\n', "unknown composed mlp baseline 'self_input_token'; valid: zero, att_itb_a0"),

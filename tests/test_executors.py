@@ -61,3 +61,16 @@ def test_workers_auto_is_one_per_visible_gpu(monkeypatch: pytest.MonkeyPatch) ->
         assert visible_gpus() == 0
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert visible_gpus() == (len(os.listdir("/proc/driver/nvidia/gpus")) if os.path.isdir("/proc/driver/nvidia/gpus") else 0)
+
+
+def test_batched_compute_fills_the_cache_with_the_batch_1_entries(tmp_path: Path, tiny_model_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--batch-size 3: sentences of different lengths share IG calls; each entry is its batch-1 one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "samples.txt").write_text("\n".join(SENTENCES[:2] + ["Short.", "A much longer sentence, with commas, about owls and jazz."]) + "\n")
+    common = ["--model", str(tiny_model_dir("bert")), "--steps", "auto", "--layers", "1", "--device", "cpu"]
+    alone = runner.invoke(app, ["compute", "samples.txt", "--cache-dir", "alone", "--batch-size", "1", *common])
+    shared = runner.invoke(app, ["compute", "samples.txt", "--cache-dir", "shared", "--batch-size", "3", *common])
+    assert alone.exit_code == 0 and shared.exit_code == 0, shared.output
+    assert same_numbers(tmp_path / "alone", tmp_path / "shared") == 4
+    bad = runner.invoke(app, ["compute", "samples.txt", "--batch-size", "0", *common])
+    assert bad.exit_code == 1 and "batch_size must be a positive integer or 'auto', got 0" in bad.output

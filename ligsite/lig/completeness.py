@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ligsite.lig.batch import Padded
 from ligsite.lig.quadrature import LOG_FLOOR, log_placed, rule
 from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.base import Block
@@ -39,20 +40,24 @@ class RouteRun:
 
 
 def run_route(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
-              quadrature: str, steps: int | str, tolerance: float) -> RouteRun:
-    """``granularity``'s route for ``targets`` on block input z [T, D]; doubles nodes if auto."""
+              quadrature: str, steps: int | str, tolerance: float, batch: Padded | None = None) -> RouteRun:
+    """``granularity``'s route for ``targets`` on block input z [T, D]; doubles nodes if auto.
+
+    ``batch``: z is a padded batch of sentences [S, T, D] (``ligsite.lig.batch``) and the
+    targets are theirs; auto doubles per target, so each sentence gets the nodes it gets alone.
+    """
     n = AUTO_START if steps == "auto" else int(steps)
-    result = _once(granularity, block, z, targets, baseline, quadrature, n)
+    result = _once(granularity, block, z, targets, baseline, quadrature, n, batch)
     converging = (granularity == "layer" and baseline == "zero" and quadrature == "gauss-legendre"
                   and getattr(block, "rowwise_project", False))
     pending = torch.full((len(targets),), converging, dtype=torch.bool, device=targets.device)
     while steps == "auto" and n < AUTO_CAP:
-        expected = float(rule(quadrature, n)[1].sum())  # 1, or (n-1)/n for trapezoid-captum
-        missing = misses(result.ratio, expected, tolerance) | pending  # [J]
+        missing = misses(result.ratio, expected_ratios(quadrature, result.steps), tolerance) | pending  # [J]
         if not bool(missing.any()):
             break
         n *= 2
-        again = _once(granularity, block, z, targets[missing], baseline, quadrature, n)
+        again = _once(granularity, block, z, targets[missing], baseline, quadrature, n,
+                      None if batch is None else batch.subset(missing))
         if converging:  # still moving: the cross-token mass changed between n and 2n nodes
             before = cross_token(result.scores[missing], targets[missing])
             moved = (cross_token(again.scores, targets[missing]) - before).abs() > CROSS_CHANGE * again.value
@@ -67,8 +72,23 @@ def cross_token(scores: Tensor, targets: Tensor) -> Tensor:
     return scores.sum(-1) - scores[torch.arange(len(targets), device=scores.device), targets]
 
 
-def misses(ratio: Tensor, expected: float, tolerance: float) -> Tensor:
-    """Targets [J] with any ratio (any head) farther than ``tolerance`` from ``expected``."""
+def expected_ratios(quadrature: str, steps: Tensor) -> Tensor:
+    """Each target's perfect ratio [J] at its own node count: 1, or (n-1)/n for trapezoid-captum.
+
+    Per target, not per round: a target that passed at n keeps its n-node ratio while others
+    double, and must be judged against n's expectation (and so the same as when it runs alone).
+    """
+    counts = steps.unique().tolist()
+    perfect = {n: float(rule(quadrature, n)[1].sum()) for n in counts}
+    table = torch.tensor([perfect[n] for n in counts], dtype=torch.float64, device=steps.device)
+    return table[torch.searchsorted(torch.tensor(counts, device=steps.device), steps)]
+
+
+def misses(ratio: Tensor, expected: float | Tensor, tolerance: float) -> Tensor:
+    """Targets [J] with any ratio (any head) farther than ``tolerance`` from ``expected``
+    (one value, or one per target [J])."""
+    if isinstance(expected, Tensor):
+        expected = expected.to(ratio.dtype).view((-1,) + (1,) * (ratio.dim() - 1))
     off = (ratio - expected).abs() > tolerance  # NaN compares False: nothing to attribute
     return off.reshape(off.shape[0], -1).any(-1)
 
@@ -84,11 +104,12 @@ def nodes_for(granularity: str, block: Block, z: Tensor, baseline: str, quadratu
 
 
 def _once(granularity: str, block: Block, z: Tensor, targets: Tensor, baseline: str,
-          quadrature: str, n: int) -> RouteRun:
+          quadrature: str, n: int, batch: Padded | None = None) -> RouteRun:
     """One route at n nodes; columns with L(x) = 0 forced to exact zeros and a NaN ratio."""
     route, source_axis = ROUTES[granularity]
     nodes, weights = nodes_for(granularity, block, z, baseline, quadrature, n)
-    scores, value = route(block, z, targets, baseline, nodes, weights)
+    shared = {} if batch is None else {"batch": batch}  # the tangent route takes one sentence only
+    scores, value = route(block, z, targets, baseline, nodes, weights, **shared)
     empty = value == 0  # [J(, H)]; att scores [J, T, H] take it at the source axis 1
     scores = scores.masked_fill(empty.unsqueeze(source_axis), 0.0)
     total = scores.sum(source_axis)

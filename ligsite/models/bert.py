@@ -52,8 +52,9 @@ class PostLNBlock:
         p, shape = self.pieces, (self.n_heads, self.head_dim)
         return tuple(lin(z).unflatten(-1, shape) for lin in (p.query, p.key, p.value))  # 3 x [..., T, H, d]
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor) -> Tensor:
-        return attend(q, k, v, positions, self.pieces.scale, self.causal, self.bias)  # [..., Q, H, d]
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor, padding: Tensor | None = None) -> Tensor:
+        return attend(q, k, v, positions, self.pieces.scale, self.causal, self.bias,
+                      padding=padding)  # [..., Q, H, d]
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         p = self.pieces
