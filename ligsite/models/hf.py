@@ -15,10 +15,30 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ligsite.errors import InputError
+from ligsite.errors import InputError, ModelError
 from ligsite.models.base import Block, Boundary, ForwardCache
 from ligsite.models.hooks import recording
 from ligsite.models.tokens import Tokenized, tokenize
+
+
+# The oldest transformers whose modules the adapters read as they are: every attention module
+# carries ``.scaling`` (BERT-likes from 5.0, GPT-2 from 5.4, Switch from 5.15) and Switch's router
+# returns (one-hot dispatch, probability, logits) (5.18; before it, the probabilities came first).
+# The model tests pass on 5.18.0 and 5.24.0; pyproject.toml states the same floor.
+TRANSFORMERS_FLOOR = "5.18"
+
+
+def check_transformers(version: str | None = None) -> None:
+    """ModelError unless the installed transformers (or ``version``) is at least the floor."""
+    from packaging.version import Version
+
+    if version is None:
+        import transformers
+
+        version = transformers.__version__
+    if Version(version) < Version(TRANSFORMERS_FLOOR):
+        raise ModelError(f"transformers {version} is older than ligsite needs (>= {TRANSFORMERS_FLOOR}): "
+                         f"pip install 'transformers>={TRANSFORMERS_FLOOR}'")
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,7 @@ class HFAdapter:
     forward_kwargs: ClassVar[dict] = {}  # extra arguments of the recorded forward (e.g. use_cache=False)
 
     def __init__(self, model: nn.Module, tokenizer, name: str, identity: str, dtype: torch.dtype):
+        check_transformers()
         self.model = model.eval().requires_grad_(False)
         self.config = model.config
         self.tokenizer = tokenizer

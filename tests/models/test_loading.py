@@ -164,3 +164,23 @@ def test_device_auto_and_invalid():
 def test_path_objects_are_accepted(tiny_model_dir):
     adapter = load(tiny_model_dir("bert"))
     assert adapter.name == str(tiny_model_dir("bert")) and adapter.identity.startswith("tiny-bert")
+
+
+def test_transformers_floor_is_stated_once_and_met():
+    """pyproject.toml's floor is the adapters' (hf.TRANSFORMERS_FLOOR), the installed version
+    meets it, and an older one is refused with a message naming both versions."""
+    import tomllib
+    from pathlib import Path
+
+    import transformers
+    from packaging.version import Version
+
+    from ligsite.models.hf import TRANSFORMERS_FLOOR, check_transformers
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert f"transformers>={TRANSFORMERS_FLOOR}" in pyproject["project"]["dependencies"]
+    assert Version(transformers.__version__) >= Version(TRANSFORMERS_FLOOR)
+    check_transformers()
+    check_transformers(TRANSFORMERS_FLOOR + ".0")
+    with pytest.raises(ModelError, match=r"transformers 5\.17\.0 is older than ligsite needs \(>= 5\.18\)"):
+        check_transformers("5.17.0")
