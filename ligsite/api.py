@@ -144,6 +144,7 @@ def _explanation(text: str, tokens, adapter: HFAdapter, cache: ForwardCache, lay
         weights_dtype=str(next(adapter.model.parameters()).dtype).removeprefix("torch."),
         tolerance=tolerance, baselines=requested, runs=runs, self_probs=self_probs,
         ligsite_version=__version__, token_spans=tokens.spans, unk_token=tokens.unk_token,
+        routing=adapter.routing_record(cache, layer_list),
     )
     exp.warnings = completeness_warnings(exp)
     return exp

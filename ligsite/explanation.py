@@ -22,7 +22,8 @@ from ligsite.lig import ratios
 SCHEMA = 1
 # Additions within schema 1 that older files lack (readers take them as absent):
 # 1: token_spans and unk_token (the characters behind each token, for unknown tokens).
-SCHEMA_MINOR = 1
+# 2: settings.routing (mixture-of-experts models: the rule and each token's expert per layer).
+SCHEMA_MINOR = 2
 GRANULARITIES = ("att", "mlp", "layer")
 BASELINES = {
     "att": ("zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio"),
@@ -93,6 +94,10 @@ class Explanation:
     # tokenizers). With ``unk_token`` it maps unknown tokens back to their characters.
     token_spans: list[tuple[int, int] | None] | None = None
     unk_token: str | None = None  # the tokenizer's unknown token ("[UNK]"), None if it has none
+    # mixture-of-experts models: {"rule": how experts were chosen along the paths, "experts": per
+    # layer of ``layers`` the expert of each token [T] (-1: dropped by capacity), or None for a
+    # dense block}; None for dense models and older files
+    routing: dict[str, Any] | None = None
 
     def unknown_text(self) -> dict[int, str]:
         """Token index -> the characters of ``text`` it stands for, for every unknown token."""
@@ -163,7 +168,8 @@ class Explanation:
             "model": {"name": self.model, "identity": self.model_identity,
                       "type": self.model_type, "n_heads": self.n_heads},
             "settings": {"steps": self.steps, "quadrature": self.quadrature, "dtype": self.dtype,
-                         "weights_dtype": self.weights_dtype, "tolerance": self.tolerance},
+                         "weights_dtype": self.weights_dtype, "tolerance": self.tolerance,
+                         **({} if self.routing is None else {"routing": self.routing})},  # MoE models only
             "layers": self.layers, "targets": self.targets, "baselines": self.baselines,
             "axes": AXES,
             "runs": {key: {"scores": _list(r.scores), "value": _list(r.value),
@@ -198,6 +204,7 @@ class Explanation:
             warnings=doc["warnings"], ligsite_version=doc["ligsite"],
             weights_dtype=settings.get("weights_dtype", "float32"),  # files before it was recorded
             token_spans=_spans(doc.get("token_spans")), unk_token=doc.get("unk_token"),  # absent before minor 1
+            routing=settings.get("routing"),  # absent before minor 2
         )
 
     @classmethod

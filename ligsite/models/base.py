@@ -84,6 +84,9 @@ class ForwardCache:
     z: list[Tensor]  # L x [T, D]
     z_next: list[Tensor]  # L x [T, D]
     attention: list[Tensor | None] = field(default_factory=list)  # L x [H, T, T]
+    # top-1 mixture-of-experts blocks (Switch): L x [T] long, the expert each token used on the
+    # real input (-1: dropped by capacity), held fixed along every path; None for a dense block
+    experts: list[Tensor | None] | None = None
 
 
 class Block(Protocol):

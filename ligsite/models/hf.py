@@ -144,6 +144,15 @@ class HFAdapter:
             module = copy.deepcopy(module).to(device=device, dtype=dtype).requires_grad_(False)
         return self.make_block(module, index)
 
+    def routing_record(self, cache: ForwardCache, layers: Sequence[int]) -> dict | None:
+        """How a mixture-of-experts model routed ``cache``'s tokens at ``layers`` (Explanation's
+        ``routing``): the rule and each token's expert per layer; None for dense models."""
+        if cache.experts is None:
+            return None
+        rule = getattr(self, "routing", "top-1 expert per token held at the real input's choice")
+        experts = [None if cache.experts[l] is None else [int(e) for e in cache.experts[l].tolist()] for l in layers]
+        return {"rule": rule, "experts": experts}
+
     def boundaries(self, index: int) -> list[Boundary]:
         """TransformerLens-style names of block ``index``'s boundaries."""
         return boundaries_of(index, self.granularities)

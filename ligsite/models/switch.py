@@ -57,6 +57,7 @@ class SwitchAdapter(PreNormAdapter):
             cache = super().forward(input_ids)
         self._choices = seen["choice"]  # l -> [T] long (sparse blocks only)
         cache.attention = [seen["probs"][l][0].to(self.dtype) for l in range(self.n_layers)]  # L x [H, T, T]
+        cache.experts = [self._choices.get(l) for l in range(self.n_layers)]  # L x [T] long, None: dense
         return cache
 
     def make_block(self, module: nn.Module, index: int) -> PreNormBlock:

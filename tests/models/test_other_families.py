@@ -256,3 +256,23 @@ def test_albert_groups_and_inner_layers_unroll_into_blocks(groups, inner, layers
             assert torch.equal(cache.z[l + 1], cache.z_next[l])
     torch.testing.assert_close(cache.z_next[-1], last, rtol=0, atol=1e-12)
     assert len({id(m) for m in adapter.layers()}) == groups * inner
+
+
+def test_switch_explanation_records_each_tokens_expert_and_dense_models_record_none(models, tiny_model_dir):
+    """The fixed routing travels with the result (settings.routing, schema minor 2): the rule and,
+    per computed layer, the expert each token used on the real input; dense models write no key."""
+    from ligsite.api import explain
+    from ligsite.explanation import Explanation
+
+    adapter, _, _, _, extras = models["switch_transformers"]
+    exp = explain(TEXT, model=adapter, steps=2, layers=[1, 0], granularity="layer", baselines={"layer": ["zero"]})
+    assert exp.routing["rule"] == adapter.routing and "real input" in exp.routing["rule"]
+    assert exp.routing["experts"] == [extras["choices"][layer].tolist() for layer in exp.layers]  # its layer order
+    assert len(exp.routing["experts"][0]) == len(exp.tokens)
+    doc = exp.to_dict()
+    assert doc["schema_minor"] == 2 and doc["settings"]["routing"] == exp.routing
+    assert Explanation.from_dict(doc).routing == exp.routing
+    dense = explain(TEXT, model=str(tiny_model_dir("albert")), steps=2, layers=[0], granularity="layer",
+                    baselines={"layer": ["zero"]})
+    assert dense.routing is None and "routing" not in dense.to_dict()["settings"]
+    assert Explanation.from_dict(dense.to_dict()).routing is None
