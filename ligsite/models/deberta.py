@@ -53,9 +53,9 @@ class DebertaBlock(PostLNBlock):
     """A post-LN block whose attention adds the relative dot products (and, for v2's block 0,
     whose ``finish`` reads a window of rows for the convolution)."""
 
-    def __init__(self, index: int, pieces: PostLNPieces, n_heads: int, head_dim: int, mask: Tensor,
+    def __init__(self, index: int, pieces: PostLNPieces, n_heads: int, head_dim: int, mask: Tensor | None,
                  relative: Relative | None, conv: nn.Module | None = None):
-        super().__init__(index, pieces, n_heads, head_dim, causal=False, bias=mask)
+        super().__init__(index, pieces, n_heads, head_dim, causal=False, bias=mask)  # mask: [H, T, T] or None
         self.relative, self.conv = relative, conv
         self.window = (conv.conv.kernel_size[0] - 1) // 2 if conv is not None else 0
         if conv is not None:
@@ -70,10 +70,8 @@ class DebertaBlock(PostLNBlock):
         zero = q.new_zeros(q.shape[:-3] + (q.shape[-3], t, q.shape[-2]))  # [..., Q, T, H]
         if rel is None:
             return torch.stack((zero, zero), -1)
-        c2p = zero if rel.keys is None else torch.einsum(
-            "...qhd,...qthd->...qth", q, rel.keys[rel.c2p[positions][..., :t]])
-        p2c = zero if rel.queries is None else torch.einsum(
-            "...thd,...qthd->...qth", k, rel.queries[rel.p2c[positions][..., :t]])
+        c2p = zero if rel.keys is None else _query_side(q, rel.keys, rel.c2p[positions][..., :t])
+        p2c = zero if rel.queries is None else _key_side(k, rel.queries, rel.p2c[positions][..., :t])
         return torch.stack((c2p, p2c), -1)  # [..., Q, T, H, 2]
 
     def attend_content(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor,
@@ -113,8 +111,31 @@ class DebertaBlock(PostLNBlock):
         return self.finish(u, padded.unfold(-2, 2 * w + 1, 1).transpose(-1, -2))  # rows [..., T, 2w+1, D]
 
 
+def _query_side(q: Tensor, table: Tensor, index: Tensor) -> Tensor:
+    """q_j · table[index[j, i]] [..., Q, T, H] of q [..., Q, H, d], table [R, H, d], index [..., Q, T].
+
+    Few queries (the fast path's one per target): gather the table rows, O(Q·T·H·d); many: dot
+    every query with the whole table first, O(Q·H·R·d), and pick, so nothing [Q, T, H, d] is formed.
+    """
+    if q.shape[-3] * table.shape[-1] <= table.shape[0]:
+        return torch.einsum("...qhd,...qthd->...qth", q, table[index])
+    scores = torch.einsum("...qhd,rhd->...qhr", q, table)  # [..., Q, H, R]
+    picked = torch.gather(scores, -1, index.unsqueeze(-2).expand(*scores.shape[:-1], index.shape[-1]))
+    return picked.transpose(-1, -2)  # [..., Q, T, H]
+
+
+def _key_side(k: Tensor, table: Tensor, index: Tensor) -> Tensor:
+    """k_i · table[index[j, i]] [..., Q, T, H] of k [..., T, H, d], table [R, H, d], index [..., Q, T]
+    (as ``_query_side``: gathered table rows for few queries, else every key against the table)."""
+    if index.shape[-2] * table.shape[-1] <= table.shape[0]:
+        return torch.einsum("...thd,...qthd->...qth", k, table[index])
+    scores = torch.einsum("...thd,rhd->...thr", k, table)  # [..., T, H, R]
+    wide = scores.unsqueeze(-4).expand(*index.shape, *scores.shape[-2:])  # [..., Q, T, H, R], a view
+    return torch.gather(wide, -1, index[..., None, None].expand(*index.shape, scores.shape[-2], 1)).squeeze(-1)
+
+
 class _Linear(nn.Module):
-    """x W^T (+ b) with W, b views of a module's parameters (v1's per-head slices of in_proj)."""
+    """x W^T (+ b) with W, b taken from a module's parameters (v1's per-head slices of in_proj)."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None):
         super().__init__()

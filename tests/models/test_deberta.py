@@ -191,3 +191,19 @@ def test_talking_heads_are_refused():
     model = tf.DebertaModel(config)
     with pytest.raises(InputError, match="talking heads"):
         DebertaAdapter(model, None, "deberta-talking", "deberta-talking", F64)
+
+
+def test_relative_dots_gather_rows_or_score_the_table_alike():
+    """Few queries gather table rows, many score every query (key) against the table first: the
+    same dot products either way."""
+    from ligsite.models.deberta import _key_side, _query_side
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(3, 5, 4, 8, generator=g, dtype=F64), torch.randn(3, 7, 4, 8, generator=g, dtype=F64)
+    for rows in (40, 4):  # 40 >= Q·d: rows gathered; 4: table scored first
+        table = torch.randn(rows, 4, 8, generator=g, dtype=F64)
+        index = torch.randint(0, rows, (3, 5, 7), generator=g)  # [..., Q, T]
+        expected_q = torch.einsum("...qhd,...qthd->...qth", q, table[index])  # [..., Q, T, H]
+        expected_k = torch.einsum("...thd,...qthd->...qth", k, table[index])
+        torch.testing.assert_close(_query_side(q, table, index), expected_q, rtol=0, atol=1e-12)
+        torch.testing.assert_close(_key_side(k, table, index), expected_k, rtol=0, atol=1e-12)
