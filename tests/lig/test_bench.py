@@ -45,3 +45,15 @@ def test_literal_strategies_equal_the_engine(block_and_z, granularity, baseline,
     literal = _as_route_scores(outs, granularity, t, block.n_heads)
     err = np.linalg.norm((literal - engine).numpy()) / np.linalg.norm(engine.numpy())
     assert err < 1e-9, f"{granularity}:{baseline} relative difference {err:.2e}"
+
+
+def test_batching_bench_counts_matmul_flops_and_prints_a_row_per_setting(capsys):
+    from ligsite.bench_batching import MatmulFlops, bench_batching
+
+    a, b = torch.randn(8, 16), torch.randn(16, 4)
+    with MatmulFlops() as counter:
+        a @ b
+    assert counter.total == 2 * 8 * 16 * 4
+    bench_batching("cpu", ["tiny"], [8], 4, 2, "auto", 1)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny")]
+    assert len(rows) == 1 and rows[0].split()[1:3] == ["8", "4"] and rows[0].split()[5].endswith("x")
