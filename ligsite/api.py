@@ -35,10 +35,6 @@ from ligsite.models.loading import DEFAULT_MODEL, arithmetic_dtype, load
 __all__ = ["explain", "explain_many", "describe_boundaries", "CompletenessWarning"]
 TOLERANCE = 0.02
 BATCH_MOST = 64  # sentences in one shared call with batch_size="auto" (the byte budget decides below it)
-# On a CPU a call is compute-bound from about this much autograd state on, and sharing only adds
-# padding: measured (python -m ligsite.bench --batching), a MiniLM-shaped sentence of 16 tokens is
-# ~19 MiB per call and ran 0.7-0.9x when shared, a tiny model's ~4 MiB calls 2.2x less CPU time.
-CPU_SHARE_BYTES = 16 * 2**20
 
 
 class CompletenessWarning(UserWarning):
@@ -90,8 +86,8 @@ def explain_many(
 ) -> list[Explanation]:
     """``explain`` of every text (same options; ``targets`` apply to each), in the order given.
 
-    ``batch_size``: at most this many sentences share one IG call; "auto": up to 64, as many as
-    the device's byte budget holds (on a CPU only calls small enough to gain: ``CPU_SHARE_BYTES``).
+    ``batch_size``: at most this many sentences share one IG call, as many as the device's byte
+    budget holds; "auto": up to 64 on CUDA, one at a time on a CPU (where sharing does not pay).
     Families whose blocks cannot share calls run one at a time.
     A bad text raises (InputError / NumericalError) for the whole call.
     """
@@ -161,11 +157,13 @@ def _groups(adapter: HFAdapter, layer_list: list[int], target_lists: list[list[i
 
     Cost of a group: its targets times the projection path's bytes per target at the longest
     length (gates s_k, s_v [T, H], s_q [H] and the residual row [D] at every node), as the IG
-    core counts them. The budget: the device's (``ig.memory_budget``); on a CPU with "auto" at
-    most ``CPU_SHARE_BYTES``, past which sharing does not pay there.
+    core counts them, within the device's budget (``ig.memory_budget``). "auto" shares on CUDA
+    only: on a CPU a real model's call is compute-bound already (measured with ``python -m
+    ligsite.bench --batching``: a MiniLM-shaped model ran 0.7-0.9x shared), and one sentence at a
+    time keeps a CPU's numbers independent of which samples ran together.
     """
     alone = [[s] for s in range(len(target_lists))]
-    if len(target_lists) == 1 or batch_size == 1:
+    if len(target_lists) == 1 or batch_size == 1 or (batch_size == "auto" and adapter.device.type != "cuda"):
         return alone
     try:
         block = adapter.block(layer_list[0])
@@ -180,10 +178,7 @@ def _groups(adapter: HFAdapter, layer_list: list[int], target_lists: list[list[i
         return targets * (2 * longest * adapter.n_heads + adapter.n_heads + adapter.hidden_size) * n * size * ACTIVATION_FACTOR
 
     most = BATCH_MOST if batch_size == "auto" else int(batch_size)
-    budget = memory_budget(adapter.device)
-    if adapter.device.type != "cuda" and batch_size == "auto":
-        budget = min(budget, CPU_SHARE_BYTES)
-    return groups([len(t) for t in target_lists], cost, budget, most)
+    return groups([len(t) for t in target_lists], cost, memory_budget(adapter.device), most)
 
 
 def _compute(adapter: HFAdapter, caches: list[ForwardCache], layer_list: list[int], target_lists: list[list[int]],

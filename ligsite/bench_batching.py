@@ -151,7 +151,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batching-lengths", default=None, help="with --batching: T values (default 16,64; CUDA 16,64,256)")
     parser.add_argument("--batching-sentences", type=int, default=None, help="with --batching: sentences per setting")
     parser.add_argument("--batching-blocks", type=int, default=2, help="with --batching: llama blocks")
-    parser.add_argument("--batch-size", default="auto", help="with --batching: the batched column's batch_size")
+    parser.add_argument("--batch-size", default=None,
+                        help="with --batching: the shared column's batch_size (default: auto on CUDA, 64 on a CPU, "
+                             "where auto would not share)")
 
 
 def run(args) -> None:
@@ -159,6 +161,7 @@ def run(args) -> None:
     cuda = args.device.startswith("cuda")
     models = args.batching_models or ("tiny,minilm,bert-base,llama" if cuda else "tiny,minilm")
     lengths = args.batching_lengths or ("16,64,256" if cuda else "16,64")
-    size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    size = args.batch_size or ("auto" if cuda else "64")
+    size = size if size == "auto" else int(size)
     bench_batching(args.device, models.split(","), [int(x) for x in lengths.split(",")], args.batching_sentences,
                    args.steps, size, args.batching_blocks)

@@ -83,7 +83,7 @@ class BuildConfig:
     workers: int | str = field(default=1, metadata={"help": "local processes, or 'auto' (one per visible GPU, else 1)"})
     executor: str = field(default="local", metadata={"help": ", ".join(EXECUTORS) + " (Ray core tasks, `pip install 'ligsite[ray]'`)"})
     address: str | None = field(default=None, metadata={"help": "Ray cluster address, e.g. ray://head:10001 (default: a local cluster)"})
-    batch_size: int | str = field(default="auto", metadata={"help": "sentences per engine call sharing IG calls, or 'auto' (up to 16, within the device's memory budget)"})
+    batch_size: int | str = field(default="auto", metadata={"help": "sentences per engine call sharing IG calls, or 'auto' (on CUDA up to 16, within its memory budget; on a CPU 1)"})
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ligsite.explanation import Explanation
 
 RAY_MAX_RETRIES = 3  # a task whose worker dies is run again this many times, then its samples fail
-AUTO_PER_CALL = 16  # samples per engine call with batch_size="auto" (fewer on short runs: ``per_call``)
+AUTO_PER_CALL = 16  # samples per engine call with batch_size="auto" on GPUs (fewer on short runs: ``per_call``)
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,14 @@ def explain_samples(engine: Engine, samples: list[Sample]) -> list[Explanation |
     return [explain_sample(engine, sample) for sample in samples]
 
 
-def per_call(config: BuildConfig, todo: int, workers: int = 1) -> int:
-    """Samples per engine call: ``batch_size``, or with "auto" up to 16 but at least 4 calls per
-    run (so the progress bar moves and a killed run keeps most of its finished work), and never
-    fewer calls than workers."""
-    size = config.batch_size if config.batch_size != "auto" else min(AUTO_PER_CALL, max(1, todo // 4))
+def per_call(config: BuildConfig, todo: int, workers: int = 1, gpus: int = 0) -> int:
+    """Samples per engine call: ``batch_size``; with "auto" on GPUs up to 16 but at least 4 calls
+    per run (so the progress bar moves and a killed run keeps most of its finished work), on CPUs
+    1 (the engine runs them one at a time there anyway); never fewer calls than workers."""
+    if config.batch_size != "auto":
+        size = config.batch_size
+    else:
+        size = min(AUTO_PER_CALL, max(1, todo // 4)) if gpus and config.device != "cpu" else 1
     return max(1, min(size, math.ceil(todo / max(1, workers))))
 
 
@@ -159,10 +162,10 @@ def engine_for(config: BuildConfig) -> Engine:
 # ---- this process ----------------------------------------------------------------------------
 
 
-def serial(todo: list[Sample], config: BuildConfig) -> Iterator[tuple[Sample, Outcome]]:
+def serial(todo: list[Sample], config: BuildConfig, gpus: int = 0) -> Iterator[tuple[Sample, Outcome]]:
     """Each sample's outcome in file order, in this process, a batch at a time."""
     engine = Engine(config)
-    for batch in batches(todo, per_call(config, len(todo))):
+    for batch in batches(todo, per_call(config, len(todo), 1, gpus)):
         yield from zip(batch, explain_samples(engine, batch), strict=True)
 
 
@@ -200,7 +203,7 @@ def local_pool(todo: list[Sample], config: BuildConfig, workers: int, gpus: int)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
                              initargs=(slots,)) as pool:
         pending: dict[Future, list[Sample]] = {pool.submit(_pool_task, config, batch): batch
-                                               for batch in batches(todo, per_call(config, len(todo), workers))}
+                                               for batch in batches(todo, per_call(config, len(todo), workers, gpus))}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

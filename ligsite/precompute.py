@@ -141,7 +141,7 @@ def _outcomes(todo: list[Sample], config: BuildConfig, keys: dict[str, str], fie
     gpus = visible_gpus() if config.device != "cpu" else 0
     workers = min(worker_count(config.workers, gpus), len(todo))
     if workers <= 1:
-        return serial(todo, config)
+        return serial(todo, config, gpus)
     return local_pool(todo, config, workers, gpus)
 
 
