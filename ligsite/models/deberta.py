@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ligsite.errors import InputError
-from ligsite.models.attention import all_positions
+from ligsite.models.attention import all_positions, probabilities
 from ligsite.models.base import ForwardCache
 from ligsite.models.bert import PostLNBlock, PostLNPieces
 from ligsite.models.hf import HFAdapter
@@ -83,13 +83,10 @@ class DebertaBlock(PostLNBlock):
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor, padding: Tensor | None = None) -> Tensor:
         """Disentangled attention: per (query, key) the content and relative dot products summed,
-        fed to ``attend_content`` as 1-d keys per query (query 1). [..., Q, H, d]."""
-        dots = torch.einsum("...qhd,...thd->...qth", q, k) + self.relative_dots(q, k, positions).sum(-1)
-        keys = dots.unsqueeze(-1)  # [..., Q, T, H, 1]
-        query = torch.ones_like(keys[..., :1, :, :])  # [..., Q, 1, H, 1]
-        values = v.unsqueeze(-4).expand(*keys.shape[:-1], v.shape[-1])  # [..., Q, T, H, d]
-        padding = None if padding is None else padding.unsqueeze(-2)  # [..., 1, T]: per query's key set
-        return self.attend_content(query, keys, values, positions.unsqueeze(-1), padding).squeeze(-3)
+        then the shared scale, mask and softmax (``attention.probabilities``). [..., Q, H, d]."""
+        dots = torch.einsum("...qhd,...thd->...hqt", q, k) + self.relative_dots(q, k, positions).sum(-1).movedim(-1, -3)
+        probs = probabilities(dots, positions, self.pieces.scale, False, self.bias, padding=padding)  # [..., H, Q, T]
+        return torch.einsum("...hqt,...thd->...qhd", probs, v)
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         """u [..., H*d] with z_row [..., D] (block 0 with a convolution: rows j-w..j+w [..., 2w+1, D])."""
@@ -130,8 +127,9 @@ def _key_side(k: Tensor, table: Tensor, index: Tensor) -> Tensor:
     if index.shape[-2] * table.shape[-1] <= table.shape[0]:
         return torch.einsum("...thd,...qthd->...qth", k, table[index])
     scores = torch.einsum("...thd,rhd->...thr", k, table)  # [..., T, H, R]
-    wide = scores.unsqueeze(-4).expand(*index.shape, *scores.shape[-2:])  # [..., Q, T, H, R], a view
-    return torch.gather(wide, -1, index[..., None, None].expand(*index.shape, scores.shape[-2], 1)).squeeze(-1)
+    per_key = index.transpose(-1, -2).unsqueeze(-2)  # [..., T, 1, Q]
+    picked = torch.gather(scores, -1, per_key.expand(*scores.shape[:-1], per_key.shape[-1]))  # [..., T, H, Q]
+    return picked.movedim(-1, -3)  # [..., Q, T, H]
 
 
 class _Linear(nn.Module):
