@@ -4,7 +4,10 @@ On all-MiniLM-L6-v2 (CPU unless --device), for a ~12- and a ~40-token sentence, 
 every granularity and raw baseline (ratio variants are post-processing, timed apart). With
 ``--family llama`` (or ``gpt2``) on one random block built from a config (no download): D = 256,
 8 heads, 4 key/value heads (Llama), head_dim 32, FFN 688, residual rms ≈ 3, random token ids
-of T = 32 and 48 (``--lengths``):
+of T = 32 and 48 (``--lengths``). ``--family bert|albert|deberta|mpnet`` does the same for one
+random post-LN encoder block (D = 256, 8 heads, FFN 1024; ALBERT's embeddings 128 wide; DeBERTa in
+v3's layout: relative c2p|p2c, 256 buckets, shared keys), so the projection-space path of the
+families is timed against BERT's in the same shape:
 
 - engine:   ``ligsite.lig`` routes (projection-space paths, row-j-only FFN, all targets/heads
             batched);
@@ -140,14 +143,33 @@ def literal_flops(block, t: int, granularity: str, n: int, ffn_width: int | None
     return 3.0 * per_row * rows
 
 
-def random_decoder(family: str, device: str):
+ENCODER_FAMILIES = ("bert", "albert", "deberta", "mpnet")
+
+
+def _encoder_config(family: str):
+    """One post-LN encoder block: D = 256, 8 heads, FFN 4D, 1000 ids, 130 positions."""
+    import transformers as tf
+
+    common = dict(vocab_size=1000, hidden_size=256, num_hidden_layers=1, num_attention_heads=8,
+                  intermediate_size=1024, max_position_embeddings=130)
+    if family == "albert":
+        return tf.AlbertConfig(**common, embedding_size=128)
+    if family == "deberta":  # DeBERTa-v3's layout
+        return tf.DebertaV2Config(**common, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=256,
+                                  norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False)
+    return (tf.MPNetConfig if family == "mpnet" else tf.BertConfig)(**common)
+
+
+def random_model(family: str, device: str):
     """One random block of the issue's shape, behind its adapter (no tokenizer, no download)."""
     import transformers as tf
 
     from ligsite.models.registry import adapter_class
 
     torch.manual_seed(0)
-    if family == "gpt2":
+    if family in ENCODER_FAMILIES:
+        config = _encoder_config(family)
+    elif family == "gpt2":
         config = tf.GPT2Config(vocab_size=1000, n_embd=256, n_layer=1, n_head=8, n_inner=688, n_positions=128,
                                bos_token_id=0, eos_token_id=0)
     else:
@@ -170,8 +192,9 @@ def _inputs(adapter, length: int, family: str | None):
 
 def bench(model: str, layer: int, steps: int, device: str, budget_s: float, lengths: list[int],
           family: str | None = None) -> None:
-    adapter, config = random_decoder(family, device) if family else (load(model, device, "float32"), None)
-    ffn_width = None if config is None else int(getattr(config, "intermediate_size", None) or config.n_inner)
+    adapter, config = random_model(family, device) if family else (load(model, device, "float32"), None)
+    decoder = config is not None and family not in ENCODER_FAMILIES  # MiniLM, encoders: two 4D matmuls
+    ffn_width = int(getattr(config, "intermediate_size", None) or config.n_inner) if decoder else None
     layer = 0 if family else layer
     dev = adapter.device
     rate = matmul_gflops(dev)
@@ -272,10 +295,10 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=3)
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--family", choices=("llama", "gpt2"), default=None,
-                        help="bench one random block of this decoder family instead of --model")
+    parser.add_argument("--family", choices=("llama", "gpt2") + ENCODER_FAMILIES, default=None,
+                        help="bench one random block of this family instead of --model")
     parser.add_argument("--lengths", default=None,
-                        help="sentence lengths: 12 and/or 40 (MiniLM), any (decoders; default 32,48)")
+                        help="sentence lengths: 12 and/or 40 (MiniLM), any (--family; default 32,48)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per literal loop before extrapolating")
     parser.add_argument("--sentence-scale", action="store_true",
                         help="seconds per sentence on a Llama-3.2-1B-shaped random model (for a GPU)")
