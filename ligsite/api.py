@@ -8,7 +8,8 @@ are then independent, so the loop is over layers and raw runs only.
 (``ligsite.lig.batch.shares_calls``: the post-LN encoders) sentences of similar length share
 every IG call, as one right-padded batch with masked keys: the same numbers as one at a time
 (to rounding), in fewer and larger calls. How many share one call: ``batch_size`` sentences at
-most, and no more than the IG core's byte budget holds in one chunk (``ig.memory_budget``).
+most, and no more than the IG core's byte budget holds in one chunk (``ig.memory_budget``); the
+routes of a group run in ``ligsite.runs``.
 """
 
 from __future__ import annotations
@@ -22,19 +23,16 @@ import torch
 from ligsite import __version__
 from ligsite.config import MAX_STEPS, steps_limit
 from ligsite.errors import InputError, NumericalError
-from ligsite.explanation import BASELINES, GRANULARITIES, RAW_NEEDED, Explanation, Run, expected_ratio
-from ligsite.lig.batch import Padded, groups, pad, shares_calls, split
-from ligsite.lig.completeness import AUTO_START, RouteRun, run_route
-from ligsite.lig.ig import ACTIVATION_FACTOR, memory_budget
+from ligsite.explanation import BASELINES, GRANULARITIES, Explanation, Run, expected_ratio
 from ligsite.lig.quadrature import QUADRATURES
 from ligsite.models.base import ForwardCache
 from ligsite.models.describe import describe_boundaries
 from ligsite.models.hf import HFAdapter
 from ligsite.models.loading import DEFAULT_MODEL, arithmetic_dtype, load
+from ligsite.runs import compute, groups_for
 
 __all__ = ["explain", "explain_many", "describe_boundaries", "CompletenessWarning"]
 TOLERANCE = 0.02
-BATCH_MOST = 64  # sentences in one shared call with batch_size="auto" (the byte budget decides below it)
 
 
 class CompletenessWarning(UserWarning):
@@ -119,11 +117,11 @@ def _explain_many(texts: Sequence[str], model: str | HFAdapter, steps: int | str
     tokenized = [adapter.tokenize(text) for text in texts]
     target_lists = [_indices(targets, len(tokens.tokens), "target", "the text has tokens") for tokens in tokenized]
     out: list[Explanation] = [None] * len(texts)  # type: ignore[list-item]
-    for group in _groups(adapter, layer_list, target_lists, torch_dtype, steps, batch_size):
+    for group in groups_for(adapter, layer_list, target_lists, torch_dtype, steps, batch_size):
         caches = [adapter.forward(tokenized[s].input_ids) for s in group]  # blocks may read the last one
         for cache in caches:
             _check_forward(cache, layer_list, "att" in wanted, adapter.name, torch_dtype)
-        runs = _compute(adapter, caches, layer_list, [target_lists[s] for s in group], requested,
+        runs = compute(adapter, caches, layer_list, [target_lists[s] for s in group], requested,
                         torch_dtype, quadrature, steps, tolerance)
         for s, cache, run in zip(group, caches, runs, strict=True):
             out[s] = _explanation(texts[s], tokenized[s], adapter, cache, layer_list, target_lists[s],
@@ -151,74 +149,6 @@ def _explanation(text: str, tokens, adapter: HFAdapter, cache: ForwardCache, lay
     return exp
 
 
-def _groups(adapter: HFAdapter, layer_list: list[int], target_lists: list[list[int]], dtype: torch.dtype,
-            steps: int | str, batch_size: int | str) -> list[list[int]]:
-    """Which texts share IG calls: groups of similar length within the byte budget, or one each.
-
-    Cost of a group: its targets times the projection path's bytes per target at the longest
-    length (gates s_k, s_v [T, H], s_q [H] and the residual row [D] at every node), as the IG
-    core counts them, within the device's budget (``ig.memory_budget``). "auto" shares on CUDA
-    only: on a CPU a real model's call is compute-bound already (measured with ``python -m
-    ligsite.bench --batching``: a MiniLM-shaped model ran 0.7-0.9x shared), and one sentence at a
-    time keeps a CPU's numbers independent of which samples ran together.
-    """
-    alone = [[s] for s in range(len(target_lists))]
-    if len(target_lists) == 1 or batch_size == 1 or (batch_size == "auto" and adapter.device.type != "cuda"):
-        return alone
-    try:
-        block = adapter.block(layer_list[0])
-    except InputError:  # a block replayed from a real forward: it belongs to one sentence
-        return alone
-    if not shares_calls(block):
-        return alone
-    n = AUTO_START if steps == "auto" else int(steps)
-    size = torch.empty((), dtype=dtype).element_size()
-
-    def cost(targets: int, longest: int) -> int:
-        return targets * (2 * longest * adapter.n_heads + adapter.n_heads + adapter.hidden_size) * n * size * ACTIVATION_FACTOR
-
-    most = BATCH_MOST if batch_size == "auto" else int(batch_size)
-    return groups([len(t) for t in target_lists], cost, memory_budget(adapter.device), most)
-
-
-def _compute(adapter: HFAdapter, caches: list[ForwardCache], layer_list: list[int], target_lists: list[list[int]],
-             requested: dict[str, list[str]], dtype: torch.dtype, quadrature: str,
-             steps: int | str, tolerance: float) -> list[dict[str, Run]]:
-    """Every raw run of each text, layer by layer, stacked into full-size arrays (NaN: target not
-    computed). Several texts go through each route as one padded batch (``ligsite.lig.batch``)."""
-    device = caches[0].z[0].device
-    lengths = [len(cache.input_ids) for cache in caches]
-    each = [torch.tensor(t, dtype=torch.long, device=device) for t in target_lists]  # [J_s] per text
-    targets = torch.cat(each)  # [J]
-    rows = torch.cat([torch.full((len(t),), s, dtype=torch.long, device=device) for s, t in enumerate(each)])  # [J]
-    raw = [(g, b) for g in GRANULARITIES if g in requested
-           for b in BASELINES[g] if b in {r for x in requested[g] for r in RAW_NEEDED[x]}]
-    per_run: list[dict[str, list[Run]]] = [{f"{g}:{b}": [] for g, b in raw} for _ in caches]
-    for layer in layer_list:
-        block = adapter.block(layer, dtype, device)
-        if len(caches) == 1:
-            z, batch = caches[0].z[layer].to(dtype), None  # [T, D]
-        else:
-            z, padding = pad([cache.z[layer].to(dtype) for cache in caches])  # [S, T, D], [S, T]
-            batch = Padded(rows, padding)
-        for g, b in raw:
-            result = run_route(g, block, z, targets, b, quadrature, steps, tolerance, batch)
-            _check_route(result, layer, f"{g}:{b}", dtype)
-            for s, part in enumerate(_split(result, rows, lengths, g) if batch is not None else [result]):
-                per_run[s][f"{g}:{b}"].append(_full_size(g, part, each[s], lengths[s], adapter.n_heads))
-    return [{key: Run(*(np.stack([getattr(r, f) for r in parts])
-                        for f in ("scores", "value", "completeness", "steps")))
-             for key, parts in runs.items()} for runs in per_run]
-
-
-def _split(result: RouteRun, rows: torch.Tensor, lengths: list[int], granularity: str) -> list[RouteRun]:
-    """A padded batch's route run cut into one run per text (source axis cut to its length)."""
-    source_axis = None if granularity == "mlp" else 1  # att [J, T, H], layer [J, T]; mlp [J, H]
-    parts = [split(getattr(result, name), rows, lengths, source_axis if name == "scores" else None)
-             for name in ("scores", "value", "ratio", "steps")]
-    return [RouteRun(*fields) for fields in zip(*parts, strict=True)]
-
-
 def _check_forward(cache: ForwardCache, layer_list: list[int], attention: bool, name: str,
                    dtype: torch.dtype) -> None:
     """Raise NumericalError when a block input (or its attention) the request uses is not finite."""
@@ -233,43 +163,10 @@ def _check_forward(cache: ForwardCache, layer_list: list[int], attention: bool, 
                     f"computed for this text (check the weights, or try --dtype float64)")
 
 
-def _check_route(result: RouteRun, layer: int, route: str, dtype: torch.dtype) -> None:
-    """Raise NumericalError for Inf anywhere or NaN in scores / L(x) (NaN ratio only where L(x) = 0)."""
-    bad = [name for name in ("scores", "value") if not bool(torch.isfinite(getattr(result, name)).all())]
-    ratio_bad = torch.isinf(result.ratio) | (torch.isnan(result.ratio) & (result.value != 0))
-    if bad or bool(ratio_bad.any()):
-        raise NumericalError(
-            f"layer {layer} route {route}: the {' and '.join(bad) or 'completeness ratios'} hold non-finite "
-            f"values (NaN or Inf) in {str(dtype).removeprefix('torch.')}; this text's result would be "
-            f"wrong, so it is not kept (check the weights, or try --dtype float64)")
-
-
 def _self_probs(cache: ForwardCache, layer_list: list[int]) -> np.ndarray:
     """Attention probability j -> j per head on the real input [nL, H, T]: itb_map_ratio's ``a``."""
     return np.stack([torch.diagonal(cache.attention[layer], dim1=-2, dim2=-1).double().cpu().numpy()
                      for layer in layer_list])
-
-
-def _full_size(granularity: str, result: RouteRun, targets: torch.Tensor, t: int, h: int) -> Run:
-    """One layer's route output placed in [.., T, T] / [T, H] / [T] arrays with NaN elsewhere."""
-    cols = targets.cpu().numpy()
-    scores, value, ratio = (x.detach().double().cpu().numpy() for x in
-                            (result.scores, result.value, result.ratio))
-    steps = np.zeros(t, dtype=np.int64)
-    steps[cols] = result.steps.cpu().numpy()
-    if granularity == "att":  # scores [J, T, H] -> [H, T_src, T_tgt]; value [J, H] -> [H, T]
-        full, full_value, full_ratio = np.full((h, t, t), np.nan), np.full((h, t), np.nan), np.full((h, t), np.nan)
-        full[:, :, cols] = scores.transpose(2, 1, 0)
-        full_value[:, cols], full_ratio[:, cols] = value.T, ratio.T
-    else:
-        shape = (t, h) if granularity == "mlp" else (t, t)
-        full, full_value, full_ratio = np.full(shape, np.nan), np.full(t, np.nan), np.full(t, np.nan)
-        if granularity == "mlp":
-            full[cols] = scores  # [T_tgt, H]
-        else:
-            full[:, cols] = scores.T  # [T_src, T_tgt]
-        full_value[cols], full_ratio[cols] = value, ratio
-    return Run(full, full_value, full_ratio, steps)
 
 
 def completeness_warnings(exp: Explanation) -> list[str]:

@@ -63,15 +63,15 @@ def random_adapter(shape: str, device: torch.device, llama_blocks: int = 2):
 
 def explain_ids(adapter, ids: list[torch.Tensor], batch_size: int, steps: int) -> None:
     """What ``explain_many`` computes for token ids (every block, route and raw baseline)."""
-    from ligsite.api import _compute, _groups
     from ligsite.explanation import BASELINES
+    from ligsite.runs import compute, groups_for
 
     layers = list(range(adapter.n_layers))
     targets = [list(range(len(x))) for x in ids]
     requested = {g: list(BASELINES[g]) for g in adapter.granularities}
-    for group in _groups(adapter, layers, targets, torch.float32, steps, batch_size):
+    for group in groups_for(adapter, layers, targets, torch.float32, steps, batch_size):
         caches = [adapter.forward(ids[s]) for s in group]
-        _compute(adapter, caches, layers, [targets[s] for s in group], requested, torch.float32,
+        compute(adapter, caches, layers, [targets[s] for s in group], requested, torch.float32,
                  "gauss-legendre", steps, 0.02)
 
 

@@ -34,8 +34,10 @@ def full(bert):
 
 def test_default_request_computes_every_raw_run_once(bert, monkeypatch):
     calls = []
-    real = api.run_route
-    monkeypatch.setattr(api, "run_route", lambda g, block, z, t, b, *a: calls.append((block.index, g, b)) or real(g, block, z, t, b, *a))
+    from ligsite import runs
+
+    real = runs.run_route  # the raw routes run in ligsite.runs (api.explain -> runs.compute)
+    monkeypatch.setattr(runs, "run_route", lambda g, block, z, t, b, *a: calls.append((block.index, g, b)) or real(g, block, z, t, b, *a))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", api.CompletenessWarning)
         exp = explain(TEXT, model=bert, steps=4, dtype="float64")

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from ligsite.api import explain, explain_many
-from ligsite.executors import Engine, Failure, explain_samples, per_call
 from ligsite.config import BuildConfig
+from ligsite.executors import Engine, Failure, explain_samples, per_call
 from ligsite.lig import routes
 from ligsite.lig.batch import Padded, groups, pad, shares_calls, split
 from ligsite.lig.completeness import run_route
@@ -168,11 +168,11 @@ def test_a_sample_the_engine_refuses_fails_alone_and_the_others_keep_their_numbe
 def test_auto_runs_one_sentence_at_a_time_on_a_cpu_and_a_given_batch_size_shares(bert32):
     """Measured: a MiniLM-shaped call is compute-bound on a CPU already (0.7-0.9x shared), so
     ``auto`` shares on CUDA only; a CPU's numbers then never depend on which samples ran together."""
-    from ligsite.api import _groups
+    from ligsite.runs import groups_for
 
     targets = [list(range(14))] * 8
-    assert _groups(bert32, [0], targets, torch.float32, 32, "auto") == [[s] for s in range(8)]
-    assert _groups(bert32, [0], targets, torch.float32, 32, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert groups_for(bert32, [0], targets, torch.float32, 32, "auto") == [[s] for s in range(8)]
+    assert groups_for(bert32, [0], targets, torch.float32, 32, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

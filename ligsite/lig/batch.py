@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ligsite.models.base import Block
 
+
 @dataclass(frozen=True)
 class Padded:
     """Where the targets of a padded batch z [S, T, D] live."""

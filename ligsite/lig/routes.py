@@ -1,7 +1,9 @@
 """The three routes of METHOD.md (att z→u, mlp u→z, layer z→z), each fed to the same IG core.
 
 Every route takes one block, its real input ``z`` [T, D], the target positions [J] and a raw
-baseline, and returns per-target source scores and ``L(x)``.
+baseline, and returns per-target source scores and ``L(x)``. With ``batch`` (``ligsite.lig.batch``)
+z is a right-padded batch of sentences [S, T, D]: each target's path moves its own sentence,
+padded keys are masked in ``attend``, and padded sources get exact zeros.
 
 Where the block's projections are affine (post-LN encoders) the path is walked in projection
 space: q, K, V move linearly between their values at the two ends, so each (source, head) gets
