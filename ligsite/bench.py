@@ -16,6 +16,9 @@ families is timed against BERT's in the same shape:
 - plain:    one ``torch.autograd.grad`` per target (and head) and node; timed on a subset of
             targets and extrapolated when slow (the output says so).
 
+``--batching`` (``ligsite/bench_batching.py``) times whole sentences instead: batch 1 against
+several sentences sharing IG calls, on random tiny, MiniLM-, BERT-base- and Llama-shaped models.
+
 FLOP counts are those of the literal definition (the original's work); "GFLOP/s" divides them
 by each strategy's time, next to a plain float32 matmul measured in the same run.
 """
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ligsite import bench_batching as batching
 from ligsite.lig.completeness import ROUTES, nodes_for
 from ligsite.lig.ratios import itb_map_ratio, itb_zero_ratio
 from ligsite.models.loading import DEFAULT_MODEL, load
@@ -304,7 +308,11 @@ def main() -> None:
                         help="seconds per sentence on a Llama-3.2-1B-shaped random model (for a GPU)")
     parser.add_argument("--weights-dtype", default="auto", help="with --sentence-scale: the model forward's dtype")
     parser.add_argument("--blocks", type=int, default=16, help="with --sentence-scale: how many blocks")
+    batching.add_arguments(parser)
     args = parser.parse_args()
+    if args.batching:
+        batching.run(args)
+        return
     if args.sentence_scale:
         sentence_scale(args.device, args.weights_dtype, layers=args.blocks, steps=args.steps)
         return
