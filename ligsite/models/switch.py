@@ -38,6 +38,7 @@ class SwitchAdapter(PreNormAdapter):
     rotary = False
     model_class = "SwitchTransformersEncoderModel"
     routing = "top-1 expert per token held at the real input's choice; router probability differentiable"
+    transformers_floor = "5.18"  # the router's (dispatch, probability, logits) order and expert capacity
 
     @classmethod
     def dims(cls, config) -> Dims:

@@ -182,5 +182,21 @@ def test_transformers_floor_is_stated_once_and_met():
     assert Version(transformers.__version__) >= Version(TRANSFORMERS_FLOOR)
     check_transformers()
     check_transformers(TRANSFORMERS_FLOOR + ".0")
-    with pytest.raises(ModelError, match=r"transformers 5\.17\.0 is older than ligsite needs \(>= 5\.18\)"):
-        check_transformers("5.17.0")
+    with pytest.raises(ModelError, match=r"transformers 5\.16\.2 is older than ligsite needs \(>= 5\.17\)"):
+        check_transformers("5.16.2")
+
+
+def test_switch_names_its_own_transformers_floor():
+    """Switch's router changed in 5.18 (output order, expert capacity): its adapter asks for more
+    than the package floor, and says which adapter asks."""
+    from packaging.version import Version
+
+    from ligsite.models.hf import TRANSFORMERS_FLOOR, HFAdapter, check_transformers
+    from ligsite.models.registry import adapter_class
+
+    switch = adapter_class("switch_transformers")
+    assert Version(switch.transformers_floor) > Version(TRANSFORMERS_FLOOR) == Version(HFAdapter.transformers_floor)
+    assert adapter_class("llama").transformers_floor == TRANSFORMERS_FLOOR
+    with pytest.raises(ModelError, match=r"transformers 5\.17\.0 is older than ligsite's switch_transformers adapter "
+                                         r"needs \(>= 5\.18\)"):
+        check_transformers("5.17.0", switch.transformers_floor, "ligsite's switch_transformers adapter")
