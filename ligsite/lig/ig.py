@@ -54,8 +54,6 @@ def halve(chunk: int, error: BaseException, per_row: int) -> int:
             f"CUDA ran out of memory on a single IG row (about {per_row / 2**20:.0f} MiB of autograd "
             f"state at these steps): use fewer --steps, shorter texts, --dtype float32 instead of "
             f"float64, or a device with more free memory ({error})".replace("\n", " ")) from error
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()  # hand the failed chunk's blocks back before the retry
     say_memory_retry()
     return max(1, chunk // 2)
 
@@ -154,7 +152,7 @@ def _along(values: Tensor, like: Tensor) -> Tensor:
     return values.view((1, -1) + (1,) * (like.dim() - 1))
 
 
-def integrate_gated(fn: Callable[[tuple[Tensor, ...]], Tensor], gates: Sequence[Tensor],
+def integrate_gated(fn: Callable[[tuple[Tensor, ...]], Tensor], gates: Sequence[Tensor], nodes: np.ndarray,
                     weights: np.ndarray, ends: Tensor) -> IGResult:
     """IG along a curved path that ``fn`` walks itself, read off through gates.
 
@@ -164,14 +162,15 @@ def integrate_gated(fn: Callable[[tuple[Tensor, ...]], Tensor], gates: Sequence[
     input along that part's tangent ``dx/dα(α_k)``; so ``∂L/∂gate`` is the part's term of
     ``dL/dα`` (chain rule) and ``Σ_k w_k ∂L(α_k)/∂gate`` its IG share. The shares sum to
     ``∫ dL/dα dα = L(x)`` (completeness), whatever the path's shape. A straight path with the
-    gate as its input coordinates is ``integrate``. Returns per-gate attributions [B, ...] and
-    ``L(x)`` [B, *E].
+    gate as its input coordinates is ``integrate``. As there, a node exactly at α = 0 (the
+    start, where the norm has its kink) contributes 0. Returns per-gate attributions [B, ...]
+    and ``L(x)`` [B, *E].
     """
     leaves = tuple(g.detach().requires_grad_(True) for g in gates)
     reference = ends[:, :1].detach()  # [B, 1, *E, D]
     with torch.enable_grad():
         path = fn(leaves)  # [B, n, *E, D]
-        weight = torch.as_tensor(weights, dtype=path.dtype, device=path.device)
+        weight = torch.as_tensor(np.where(nodes == 0, 0.0, weights), dtype=path.dtype, device=path.device)
         loss = safe_norm(path - reference)  # [B, n, *E]
         loss = (loss * _along(weight, loss[:, 0])).sum()
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)

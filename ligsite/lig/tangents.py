@@ -60,7 +60,7 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     while lo < len(order):
         chunk = order[lo : lo + size]
         try:
-            part, value[chunk] = _chunk(block, shared, z, targets[chunk], alpha, weights, heads)
+            part, value[chunk] = _chunk(block, shared, z, targets[chunk], alpha, nodes, weights, heads)
         except torch.cuda.OutOfMemoryError as error:
             size = halve(min(size, len(chunk)), error, per_target)
             continue
@@ -69,16 +69,16 @@ def tangent_route(block: Block, z: Tensor, targets: Tensor, baseline: str, nodes
     return scores, value
 
 
-def _chunk(block: Block, shared: Rows | None, z: Tensor, part: Tensor, alpha: Tensor, weights: np.ndarray,
-           heads: bool) -> tuple[Tensor, Tensor]:
+def _chunk(block: Block, shared: Rows | None, z: Tensor, part: Tensor, alpha: Tensor, nodes: np.ndarray,
+           weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
     """Scores [J, T'(, H)] over the T' sources the chunk of ascending targets ``part`` sees, and L."""
     keys = int(part[-1]) + 1 if block.causal else z.shape[0]  # rows a causal chunk can see
     pieces = None if shared is not None else _itb_pieces(block, z[:keys], part)
     if pieces is not None:  # ITB in closed form: no row projected per (target, node)
-        return _itb_chunk_route(block, pieces, z, part, alpha, weights, heads)
+        return _itb_chunk_route(block, pieces, z, part, alpha, nodes, weights, heads)
     rows = (tuple(x[:, :keys] for x in shared) if shared is not None  # [m, T', H, d], shared
             else _itb_rows(block, z[part], z[:keys], alpha))  # [J, m, T', H, d]
-    return _chunk_route(block, rows, z, part, alpha, weights, heads)
+    return _chunk_route(block, rows, z, part, alpha, nodes, weights, heads)
 
 
 def _zero_rows(block: Block, z: Tensor, alpha: Tensor) -> Rows:
@@ -109,7 +109,7 @@ def _rows(block: Block, x: Tensor, tangent: Tensor) -> Rows:
     return q, k, v, dq, dk, dv
 
 
-def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Tensor,
+def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Tensor, nodes: np.ndarray,
                  weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
     """One ascending chunk of J targets over T' keys: scores [J, T', H] or [J, T'], and L.
 
@@ -134,21 +134,21 @@ def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Te
     z_row = z[targets][:, None]  # [J, 1, D]
     scale_r = (alpha if shared else torch.ones_like(alpha))[None, :, None]  # residual row α z_j or z_j
 
-    def boundary(nodes: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
-        dots = qk[nodes]  # [n, H, J, T']
+    def boundary(span: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
+        dots = qk[span]  # [n, H, J, T']
         if gates is not None:
             g_k, g_v, g_q, g_r = gates  # [J, n, H, T'] x2, [J, n, H], [J, n]
-            dots = dots + g_k.permute(1, 2, 0, 3) * q_dk[nodes]
+            dots = dots + g_k.permute(1, 2, 0, 3) * q_dk[span]
             if dq_k is not None:
-                dots = dots + g_q.permute(1, 2, 0)[..., None] * dq_k[nodes]
+                dots = dots + g_q.permute(1, 2, 0)[..., None] * dq_k[span]
         probs = block.probabilities(dots, targets)  # [n, H, J, T']
-        u = _values(probs, v_h[nodes])
+        u = _values(probs, v_h[span])
         if gates is not None:
-            u = u + _values(probs * g_v.permute(1, 2, 0, 3), dv_h[nodes])
+            u = u + _values(probs * g_v.permute(1, 2, 0, 3), dv_h[span])
         u = u.permute(2, 0, 1, 3)  # [J, n, H, d]
         if heads:
             return u
-        residual = scale_r[:, nodes] * z_row if gates is None else (scale_r[:, nodes] + g_r[..., None]) * z_row
+        residual = scale_r[:, span] * z_row if gates is None else (scale_r[:, span] + g_r[..., None]) * z_row
         return block.finish(u.flatten(-2), residual)  # [J, n, D]
 
     with torch.no_grad():
@@ -156,7 +156,7 @@ def _chunk_route(block: Block, rows: Rows, z: Tensor, targets: Tensor, alpha: Te
     n, h, keys = m - 2, qk.shape[1], qk.shape[-1]
     zeros = lambda *shape: torch.zeros(shape, dtype=z.dtype, device=z.device)  # noqa: E731
     gates = (zeros(j, n, h, keys), zeros(j, n, h, keys), zeros(j, n, h), zeros(j, n))
-    result = integrate_gated(lambda g: boundary(slice(2, None), g), gates, weights, ends)
+    result = integrate_gated(lambda g: boundary(slice(2, None), g), gates, nodes, weights, ends)
     a_k, a_v, a_q, a_r = result.attributions  # [J, H, T'] x2, [J, H], [J]
     scores = (a_k + a_v).transpose(1, 2)  # [J, T', H]
     rows_j = torch.arange(j, device=z.device)
@@ -178,7 +178,7 @@ def _values(probs: Tensor, v: Tensor) -> Tensor:
     return (probs.unsqueeze(-2) @ v).squeeze(-2)
 
 
-def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Tensor,
+def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Tensor, nodes: np.ndarray,
                      weights: np.ndarray, heads: bool) -> tuple[Tensor, Tensor]:
     """The ITB path of one ascending chunk from the block's closed-form pieces (METHOD.md, "Cost").
 
@@ -208,13 +208,13 @@ def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Te
     v_offset = pieces.v_offset[:, None]  # [H, 1, d]
     z_row = z[targets][:, None]  # [J, 1, D]: the residual never moves either
 
-    def boundary(nodes: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
-        dots = qk[:, :, nodes]  # [J, H, n, T']
+    def boundary(span: slice, gates: tuple[Tensor, ...] | None) -> Tensor:
+        dots = qk[:, :, span]  # [J, H, n, T']
         if gates is not None:
             g_k, g_v = (g.transpose(1, 2) for g in gates)  # [J, H, n, T'] x2
-            dots = dots + g_k * q_dk[:, :, nodes]
-        probs = block.probabilities(dots, positions[:, nodes])  # [J, H, n, T']
-        s, ds, a_n = inv[:, :, nodes], d_inv[:, :, nodes], a4[:, :, nodes]
+            dots = dots + g_k * q_dk[:, :, span]
+        probs = block.probabilities(dots, positions[:, span])  # [J, H, n, T']
+        s, ds, a_n = inv[:, :, span], d_inv[:, :, span], a4[:, :, span]
         scale = probs * (s if gates is None else s + g_v * ds)  # weight of each value row's point
         along = a_n * scale if gates is None else a_n * scale + probs * g_v * s  # coefficient of v_step
         u = scale.sum(-1, keepdim=True) * v_start + along @ v_step + probs.sum(-1, keepdim=True) * v_offset
@@ -224,7 +224,7 @@ def _itb_chunk_route(block: Block, pieces, z: Tensor, targets: Tensor, alpha: Te
     with torch.no_grad():
         ends = boundary(slice(0, 2), None)
     zeros = torch.zeros((j, m - 2, qk.shape[1], keys), dtype=z.dtype, device=z.device)
-    result = integrate_gated(lambda g: boundary(slice(2, None), g), (zeros, zeros.clone()), weights, ends)
+    result = integrate_gated(lambda g: boundary(slice(2, None), g), (zeros, zeros.clone()), nodes, weights, ends)
     scores = (result.attributions[0] + result.attributions[1]).transpose(1, 2)  # [J, T', H]
     return (scores if heads else scores.sum(-1)), result.value
 

@@ -128,3 +128,24 @@ def test_out_of_memory_on_one_row_says_what_to_change():
         integrate(_runs_out_of_memory_above(0, []), (torch.zeros_like(x),), (x,), *gauss_legendre(4),
                   context=(x,))
     assert isinstance(raised.value.__cause__, torch.cuda.OutOfMemoryError)
+
+
+def test_gated_node_at_alpha_zero_contributes_nothing_even_off_the_reference_by_rounding():
+    """integrate_gated evaluates the ends apart from the nodes, so a node at α = 0 may differ from
+    the start by rounding; on the norm's kink that would be a unit vector of noise. Its term is 0."""
+    from ligsite.lig.ig import integrate_gated
+
+    x, noise = randn(3, 5), randn(3, 5)
+    nodes, weights = trapezoid_captum(5)  # nodes 0, 0.25, ..., 1
+    alpha = torch.as_tensor(nodes)[None, :, None]  # [1, n, 1]
+    at_zero = torch.as_tensor(nodes == 0)[None, :, None]
+
+    def fn(gates):  # the path α x read through one scalar gate per (row, node), node 0 off by 1e-13
+        (g,) = gates  # [B, n]
+        return (alpha + g[..., None]) * x[:, None] + 1e-13 * at_zero * noise[:, None]
+
+    ends = torch.stack((torch.zeros_like(x), x), 1)  # [B, 2, D]
+    result = integrate_gated(fn, (torch.zeros(3, len(nodes), dtype=x.dtype),), nodes, weights, ends)
+    expected = weights[nodes > 0].sum() * x.norm(dim=-1)  # dL/dg = ‖x‖ at every node α > 0
+    torch.testing.assert_close(result.attributions[0], expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(result.value, x.norm(dim=-1))
