@@ -8,14 +8,12 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ligsite.analysis_columns import ALL, METRICS, layer_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ligsite.explanation import Explanation
+from ligsite.explanation import Explanation, expected_ratio
 
 TOP = 3  # best pairs kept per (direct baseline, layer) and criterion
 
@@ -59,7 +57,7 @@ class Completeness:
         for key, run in exp.runs.items():
             route, baseline = key.split(":", 1)
             ratios = np.asarray(run.completeness, dtype=np.float64)  # [nL, (H,) T]
-            errors = np.abs(ratios - _expected(exp, run))
+            errors = np.abs(ratios - expected_ratio(exp.quadrature, run))
             for index, layer in enumerate(exp.layers):
                 for group in ((route, baseline, layer), (route, baseline, ALL)):
                     self._count(group, sample_id, ratios[index], errors[index], exp.tolerance)
@@ -90,15 +88,6 @@ class Completeness:
                         "worst_error": totals["worst_error"] if n else math.nan,
                         "worst_sample": totals.get("worst_sample", "")})
         return out
-
-
-def _expected(exp: Explanation, run: Any) -> np.ndarray | float:
-    """A perfect ratio: 1, or (n−1)/n per target under trapezoid-captum (docs/method.md)."""
-    if exp.quadrature != "trapezoid-captum":
-        return 1.0
-    n = np.asarray(run.steps, dtype=np.float64)  # [nL, T]
-    expected = np.where(n > 0, (n - 1.0) / np.where(n > 0, n, 1.0), np.nan)
-    return expected[:, None, :] if np.ndim(run.completeness) == 3 else expected
 
 
 def cell(value: Any) -> Any:

@@ -58,7 +58,8 @@ def expected_ratio(quadrature: str, run: Run) -> np.ndarray | float:
     """A perfect completeness ratio under ``quadrature``: 1, or for ``trapezoid-captum`` (whose
     weights sum to (n−1)/n) ``(n−1)/n`` per target, shaped to broadcast against
     ``run.completeness`` ([nL, T] or [nL, H, T]; NaN where no target was computed). The one
-    definition the API's warnings, the build summary and its worst ratio use."""
+    definition the API's warnings, the build summary, its worst ratio and ``ligsite analyze``'s
+    completeness table use."""
     if quadrature != "trapezoid-captum":
         return 1.0
     n = np.asarray(run.steps, dtype=np.float64)  # [nL, T]; 0 where not computed

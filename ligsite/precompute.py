@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -28,11 +27,10 @@ from ligsite.cache import ExplanationCache, key_fields, key_of
 from ligsite.config import BuildConfig
 from ligsite.errors import CacheError, InputError
 from ligsite.executors import Failure, Stored, granularity, local_pool, ray_batches, serial, visible_gpus, worker_count
+from ligsite.explanation import Explanation, expected_ratio
 from ligsite.keys import fit_to_model, model_identity, offered_granularities
 from ligsite.samples import Sample
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ligsite.explanation import Explanation, Run
 
 __all__ = ["ComputeReport", "Failure", "Shard", "cached", "compute", "fit_to_model", "granularity", "model_identity"]
 
@@ -228,7 +226,7 @@ def worst_completeness(explanations: dict[str, Explanation]) -> tuple[float | No
     where = ""
     for sample_id, explanation in explanations.items():
         for run_key, run in explanation.runs.items():
-            errors = np.abs(np.asarray(run.completeness, dtype=np.float64) - _expected(explanation, run))
+            errors = np.abs(np.asarray(run.completeness, dtype=np.float64) - expected_ratio(explanation.quadrature, run))
             if not np.isfinite(errors).any():
                 continue
             flat = int(np.nanargmax(errors))
@@ -238,15 +236,6 @@ def worst_completeness(explanations: dict[str, Explanation]) -> tuple[float | No
                 worst = float(errors.flat[flat])
                 where = f"{sample_id} {run_key} layer {explanation.layers[index[0]]}{head} target {index[-1]}"
     return worst, where
-
-
-def _expected(explanation: Explanation, run: Run) -> np.ndarray | float:
-    """What a perfect ratio is under the explanation's rule: 1, or (n−1)/n per target [nL, (1,) T]."""
-    if explanation.quadrature != "trapezoid-captum":
-        return 1.0
-    n = np.asarray(run.steps, dtype=np.float64)  # [nL, T]; 0 where not computed
-    expected = np.where(n > 0, (n - 1.0) / np.where(n > 0, n, 1.0), np.nan)
-    return expected[:, None, :] if np.ndim(run.completeness) == 3 else expected
 
 
 def _progress_bar(enabled: bool) -> Progress:
