@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ligsite.errors import InputError
+from ligsite.errors import InputError, ModelError
 from ligsite.models.attention import all_positions, probabilities
 from ligsite.models.base import ForwardCache
 from ligsite.models.bert import PostLNBlock, PostLNPieces
@@ -174,7 +174,7 @@ class DebertaAdapter(HFAdapter):
 
     def __init__(self, model: nn.Module, *args, **kwargs):
         if getattr(model.config, "talking_head", False):
-            raise InputError("DeBERTa with talking heads (config.talking_head = true) mixes heads before and "
+            raise ModelError("DeBERTa with talking heads (config.talking_head = true) mixes heads before and "
                              "after the softmax, so no head has its own ATT/MLP boundary; ligsite supports "
                              "DeBERTa without them")
         super().__init__(model, *args, **kwargs)
@@ -236,8 +236,9 @@ def _relative(att: nn.Module, kwargs: dict, t: int, v1: bool, weight: Tensor) ->
     if not getattr(att, "relative_attention", False) or embeddings is None:
         return None
     embeddings = embeddings.to(weight.device, weight.dtype)
-    if positions is None:
-        positions = torch.arange(t)[:, None] - torch.arange(t)[None, :]
+    if positions is None:  # HF always passes them; plain j - i would be wrong for v2's log buckets
+        raise ModelError(f"{type(att).__name__} was called without relative_pos: this transformers version "
+                         "computes DeBERTa's relative positions elsewhere; ligsite cannot replay them")
     rel = positions.reshape(-1, t, t)[0].to(weight.device, torch.long)  # [T_query, T_key]: j - i, bucketed
     types = list(att.pos_att_type)
     h = att.num_attention_heads

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import family_reference as ref
-from ligsite.errors import InputError
+from ligsite.errors import ModelError
 from ligsite.lig.completeness import nodes_for
 from ligsite.lig.routes import att_route, layer_route, mlp_route
 from ligsite.models.loading import load
@@ -189,7 +189,7 @@ def test_talking_heads_are_refused():
                               intermediate_size=64, relative_attention=True, pos_att_type=["c2p", "p2c"],
                               talking_head=True)
     model = tf.DebertaModel(config)
-    with pytest.raises(InputError, match="talking heads"):
+    with pytest.raises(ModelError, match="talking heads"):
         DebertaAdapter(model, None, "deberta-talking", "deberta-talking", F64)
 
 
