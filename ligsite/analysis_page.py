@@ -9,12 +9,14 @@ opens from file:// too. The page draws, and exports, with the same modules (docs
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 from ligsite.analysis_columns import METRICS
 from ligsite.analysis_tables import KEY_COLUMNS, TOP
 from ligsite.config import BuildConfig
+from ligsite.errors import SiteError
 
 PAGE_TEMPLATE, PAGE_MODULE = "analysis.html.j2", "analysis.js"
 VIEWER = "../index.html"  # the viewer, seen from a site's analysis/ folder (``build --analysis``)
@@ -93,3 +95,16 @@ def ligsite_version() -> str:
     import ligsite
 
     return ligsite.__version__
+
+
+DATA_SCRIPT = re.compile(r'<script type="application/json" id="analysis-data">(.*?)</script>', re.S)
+
+
+def read_page_data(path: Path) -> dict[str, Any]:
+    """The numbers an analysis.html lays out (``page_data``'s value), read back from the page."""
+    import orjson
+
+    match = DATA_SCRIPT.search(Path(path).read_text(encoding="utf-8"))
+    if not match:
+        raise SiteError(f"{path} holds no analysis data; write it with `ligsite analyze SAMPLES -o DIR`")
+    return orjson.loads(match.group(1))

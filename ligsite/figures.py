@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from ligsite.analysis_figures import AnalysisFigure, gallery_link, render_analysis
 from ligsite.errors import SiteError
 from ligsite.figures_spec import Figure, load_spec, payload_of
 from ligsite.serve import make_server, url_of
@@ -48,6 +49,9 @@ def render_figures(spec: Path, site: Path, out: Path) -> list[Path]:
     with _viewer(site) as viewer:
         names = viewer.baseline_names()
         for figure in figures:
+            if isinstance(figure, AnalysisFigure):  # a plot of the analysis page, drawn by that page
+                rendered[figure.name] = render_analysis(figure, viewer.page.context.browser, viewer.errors)
+                continue
             options = {**figure.export_options(), **_domain(figure, viewer)}
             svg = compose(figure, [viewer.export(panel, options) for panel in figure.panels],
                           _diagnostic_line(figure, site, names))
@@ -298,10 +302,11 @@ def gallery(figures: list[Figure], site: Path, out: Path) -> str:
     for figure in figures:
         image = f"{figure.name}.svg" if "svg" in figure.formats else f"{figure.name}.png"
         files = " · ".join(f'<a href="{figure.name}.{fmt}">{fmt.upper()}</a>' for fmt in figure.formats)
-        state = urllib.parse.urlencode(figure.panels[0])
+        live = (gallery_link(figure, out) if isinstance(figure, AnalysisFigure) else
+                f'<a href="{viewer}/index.html#{html.escape(urllib.parse.urlencode(figure.panels[0]))}">open in the viewer</a>')
         caption = html.escape((figure.caption if isinstance(figure.caption, str) else "") or figure.title or figure.name)
         items.append(f'<figure id="{figure.name}"><img src="{image}" alt="{caption}">'
-                     f'<figcaption>{caption} · {files} · <a href="{viewer}/index.html#{html.escape(state)}">open in the viewer</a>'
+                     f'<figcaption>{caption} · {files} · {live}'
                      f'</figcaption></figure>')
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Figures</title>"

@@ -80,13 +80,21 @@ def load_spec(path: Path, site: Path) -> list[Figure]:
         raise SiteError(f"{path}: no figures; add at least one [[figure]] table")
     manifest = _manifest(site)
     defaults = {**DEFAULTS, **_checked_keys(data.get("defaults", {}), f"{path} [defaults]")}
-    figures = [_figure({**defaults, **_checked_keys(entry, f"{path} figure {k + 1}")}, manifest, site,
-                       f"{path} figure {k + 1}") for k, entry in enumerate(entries)]
+    figures = [_entry(entry, defaults, manifest, site, path, f"{path} figure {k + 1}") for k, entry in enumerate(entries)]
     names = [figure.name for figure in figures]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:
         raise SiteError(f"{path}: figure name {duplicate!r} is used twice; names become file names")
     return figures
+
+
+def _entry(entry: Any, defaults: dict[str, Any], manifest: dict[str, Any], site: Path, path: Path, where: str) -> Any:
+    """A viewer figure, or a plot of the analysis page (``kind = "analysis"``: ligsite/analysis_figures.py)."""
+    from ligsite.analysis_figures import analysis_figure, is_analysis  # here: that module imports this one
+
+    if is_analysis(entry, where):
+        return analysis_figure(entry, defaults, path, site, where)
+    return _figure({**defaults, **_checked_keys(entry, where)}, manifest, site, where)
 
 
 def payload_of(site: Path, manifest: dict[str, Any], sample: str) -> dict[str, Any]:

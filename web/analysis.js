@@ -96,8 +96,9 @@ function panel(holder, data, plot, colour) {
   const figure = holder.append("figure").attr("class", "analysis-panel").style("width", `${SIZE.width}px`);
   const caption = figure.append("figcaption");
   caption.append("span").text(`${METRIC_LABELS[plot.metric]} · direct: ${plot.layerBaseline} `);
+  const buttons = caption.append("span").attr("class", "plot-exports").style("white-space", "nowrap");
   for (const [kind, text] of [["svg", "SVG"], ["png", "PNG 2×"]]) {
-    caption.append("button").attr("type", "button").attr("class", "plot-export").attr("data-export", kind)
+    buttons.append("button").attr("type", "button").attr("class", "plot-export").attr("data-export", kind)
       .attr("data-metric", plot.metric).attr("data-layer-baseline", plot.layerBaseline)
       .attr("aria-label", `export this plot (${plot.metric}, direct ${plot.layerBaseline}) as ${text}`)
       .style("margin-left", "4px").style("font-size", "0.85em").text(`⤓ ${text}`);

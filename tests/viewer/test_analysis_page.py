@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import struct
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +157,74 @@ def test_a_plot_exports_a_standalone_svg_of_the_csv_numbers_and_its_png(viewer, 
     assert name.endswith(".png") and png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (2 * int(root.get("width")), 2 * int(root.get("height")))
 
+
+# ---- `ligsite figures`: kind = "analysis" draws the page's export --------------------------------
+
+FIGURE_SPEC = """
+[defaults]
+theme = "light"
+[[figure]]
+kind = "analysis"
+name = "rel-word"
+metric = "rel"
+axis = "word"
+layer_baseline = "self_input_token"
+pairs = [["itb_map_ratio", "zero"], ["zero", "zero"]]
+layers = [1]
+title = "Relative L2 per word column"
+png_scale = 3
+"""
+FIGURE_PLOT = {"axis": "word", "metric": "rel", "layerBaseline": "self_input_token",
+               "pairs": ["itb_map_ratio+zero", "zero+zero"], "layers": [1]}
+
+
+@pytest.fixture(scope="module")
+def analysis_figures(analysis_site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("analysis-figures")
+    (folder / "figures.toml").write_text(FIGURE_SPEC, encoding="utf-8")
+    command = [sys.executable, "-m", "ligsite", "figures", str(folder / "figures.toml"), "--site", str(analysis_site),
+               "-o", str(folder / "out")]  # its own process: this one already drives a browser
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return folder / "out"
+
+
+def test_figures_draws_an_analysis_plot_byte_equal_to_the_pages_export(viewer, analysis_url: str, analysis_site: Path,
+                                                                       analysis_figures: Path) -> None:
+    svg = (analysis_figures / "rel-word.svg").read_text(encoding="utf-8")
+    open_page(viewer, analysis_url + "analysis/analysis.html")
+    options = {"theme": "light", "title": "Relative L2 per word column"}
+    assert svg == viewer.page.evaluate("([p, o]) => window.ligsiteAnalysis.exportSVG(p, o)", [FIGURE_PLOT, options])
+    root = ET.fromstring(svg)
+    rows = {r["att_baseline"] + "+" + r["mlp_baseline"]: r for r in summary(analysis_site)
+            if r["axis"] == "word" and r["layer_baseline"] == "self_input_token" and r["layer"] == "1"}
+    points = {(g.get("data-pair"), c.get("data-layer")): c for g in root.iter(f"{SVG}g") if g.get("class") == "curve"
+              for c in g.iter(f"{SVG}circle")}
+    assert sorted(points) == [("itb_map_ratio+zero", "1"), ("zero+zero", "1")]  # only the asked pairs and layer
+    for (pair, _), point in points.items():
+        assert float(point.get("data-mean")) == pytest.approx(float(rows[pair]["rel_mean"]), rel=1e-12)
+    png = (analysis_figures / "rel-word.png").read_bytes()
+    assert struct.unpack(">II", png[16:24]) == (3 * int(root.get("width")), 3 * int(root.get("height")))
+    assert 'href="rel-word.svg"' in (analysis_figures / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('metric = "r2"', "metric 'r2' is not valid; choose one of pearson, rel, abs"),
+    ('layer_baseline = "itb_zero_ratio"', "valid: zero, self_input_token"),
+    ('pairs = [["zero", "att_itb_a0"]]', 'valid: ["zero", "zero"], ["self_input_token", "att_itb_a0"], ["itb_map_ratio", "zero"]'),
+    ("layers = [5]", "not all stored block indices"),
+    ('sample = "x"', "unknown key 'sample' for kind = \"analysis\""),
+    ('kind = "heatmap"', "kind 'heatmap' is not valid; use kind = \"analysis\""),
+    ('analysis = "elsewhere"', "analysis.html does not exist; write it with `ligsite analyze SAMPLES -o elsewhere`"),
+])
+def test_analysis_figure_errors_name_the_bad_value_and_the_valid_choices(analysis_site: Path, tmp_path: Path,
+                                                                         entry: str, message: str) -> None:
+    from ligsite.errors import SiteError
+    from ligsite.figures_spec import load_spec
+
+    spec = tmp_path / "figures.toml"
+    kind = "" if entry.startswith("kind") else 'kind = "analysis"\n'
+    spec.write_text(f'[[figure]]\n{kind}name = "bad"\n{entry}\n', encoding="utf-8")
+    with pytest.raises(SiteError) as error:
+        load_spec(spec, analysis_site)
+    assert message in str(error.value) and "figure 1" in str(error.value)
