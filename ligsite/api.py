@@ -85,7 +85,9 @@ def explain_many(
     """``explain`` of every text (same options; ``targets`` apply to each), in the order given.
 
     ``batch_size``: at most this many sentences share one IG call, as many as the device's byte
-    budget holds; "auto": up to 64 on CUDA, one at a time on a CPU (where sharing does not pay).
+    budget holds; "auto": up to 64 on CUDA (``runs.AUTO_SHARED_MOST``; a build's engine calls
+    get 16 samples at most, ``executors.AUTO_PER_CALL``), one at a time on a CPU (where sharing
+    does not pay).
     Families whose blocks cannot share calls run one at a time.
     A bad text raises (InputError / NumericalError) for the whole call.
     """
@@ -115,14 +117,16 @@ def _explain_many(texts: Sequence[str], model: str | HFAdapter, steps: int | str
     requested = _baselines(baselines, wanted)
     layer_list = _indices(layers, adapter.n_layers, "layer", f"{adapter.name} has layers")
     tokenized = [adapter.tokenize(text) for text in texts]
+    targets = _once(targets)  # every text's: a generator is read once
     target_lists = [_indices(targets, len(tokens.tokens), "target", "the text has tokens") for tokens in tokenized]
+    lengths = [len(tokens.tokens) for tokens in tokenized]
     out: list[Explanation] = [None] * len(texts)  # type: ignore[list-item]
-    for group in groups_for(adapter, layer_list, target_lists, torch_dtype, steps, batch_size):
+    for group in groups_for(adapter, layer_list, lengths, target_lists, torch_dtype, steps, batch_size):
         caches = [adapter.forward(tokenized[s].input_ids) for s in group]  # blocks may read the last one
         for cache in caches:
             _check_forward(cache, layer_list, "att" in wanted, adapter.name, torch_dtype)
         runs = compute(adapter, caches, layer_list, [target_lists[s] for s in group], requested,
-                        torch_dtype, quadrature, steps, tolerance)
+                        torch_dtype, quadrature, steps, tolerance, [texts[s] for s in group])
         for s, cache, run in zip(group, caches, runs, strict=True):
             out[s] = _explanation(texts[s], tokenized[s], adapter, cache, layer_list, target_lists[s],
                                   run, steps, quadrature, torch_dtype, tolerance, requested, "att" in wanted)
@@ -249,6 +253,16 @@ def _baselines(baselines: Mapping[str, Sequence[str]] | None,
             raise InputError(f"no baseline given for {g}; valid: {', '.join(BASELINES[g])}")
         out[g] = list(dict.fromkeys(names))
     return out
+
+
+def _once(values: Iterable[int] | None) -> list[int] | None:
+    """``targets`` as a list, read once (an iterator would be spent on the first text)."""
+    if values is None:
+        return None
+    try:
+        return list(values)
+    except TypeError:
+        raise InputError(f"targets must be integers, got {values!r}") from None
 
 
 def _indices(values: Iterable[int] | None, size: int, what: str, context: str) -> list[int]:

@@ -69,7 +69,7 @@ def explain_ids(adapter, ids: list[torch.Tensor], batch_size: int, steps: int) -
     layers = list(range(adapter.n_layers))
     targets = [list(range(len(x))) for x in ids]
     requested = {g: list(BASELINES[g]) for g in adapter.granularities}
-    for group in groups_for(adapter, layers, targets, torch.float32, steps, batch_size):
+    for group in groups_for(adapter, layers, [len(x) for x in ids], targets, torch.float32, steps, batch_size):
         caches = [adapter.forward(ids[s]) for s in group]
         compute(adapter, caches, layers, [targets[s] for s in group], requested, torch.float32,
                  "gauss-legendre", steps, 0.02)

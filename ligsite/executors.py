@@ -36,7 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ligsite.explanation import Explanation
 
 RAY_MAX_RETRIES = 3  # a task whose worker dies is run again this many times, then its samples fail
-AUTO_PER_CALL = 16  # samples per engine call with batch_size="auto" on GPUs (fewer on short runs: ``per_call``)
+REFUSED = (InputError, NumericalError, ComputeFailed)  # the engine's reasons for not explaining a sample
+# a build's samples per engine call with batch_size="auto" on GPUs (fewer on short runs: ``per_call``);
+# inside a call explain_many shares IG calls among up to runs.AUTO_SHARED_MOST (64), so 16 rules here
+AUTO_PER_CALL = 16
 
 
 @dataclass(frozen=True)
@@ -111,25 +114,49 @@ class Engine:
             )
 
 
+def _refusals() -> tuple[type[BaseException], ...]:
+    """What the engine raises for a sample it cannot explain: ligsite's refusals, and CUDA running
+    out of memory outside the IG core's halving loop (a padded batch's set-up). Torch is loaded
+    already wherever an engine exists."""
+    import torch
+
+    return REFUSED + (torch.cuda.OutOfMemoryError,)
+
+
 def explain_sample(engine: Engine, sample: Sample) -> Explanation | Failure:
     """One sample alone: an Explanation, or the engine's refusal."""
     try:
         return engine.explain(sample.text)
-    except (InputError, NumericalError, ComputeFailed) as error:
-        return Failure(sample, str(error))
+    except _refusals() as error:
+        return Failure(sample, _reason(error))
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, REFUSED):
+        return str(error)
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"CUDA ran out of memory on this sample even alone ({first}); it needs more free GPU memory"
+
+
+def _free_cached_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def explain_samples(engine: Engine, samples: list[Sample]) -> list[Explanation | Failure]:
     """The one per-batch step every executor runs: each sample's Explanation or refusal, in order.
 
-    The batch shares IG calls; if the engine refuses it (a text too long, non-finite values),
-    each sample is run alone, so only the bad one fails.
+    The batch shares IG calls; if the engine refuses it (a text too long, non-finite values, CUDA
+    out of memory in the shared call's set-up), each sample is run alone, so only the bad one fails.
     """
     if len(samples) > 1:
         try:
             return engine.explain_many([sample.text for sample in samples])
-        except (InputError, NumericalError, ComputeFailed):
-            pass
+        except _refusals() as error:
+            if not isinstance(error, REFUSED):  # CUDA out of memory
+                _free_cached_memory()
     return [explain_sample(engine, sample) for sample in samples]
 
 

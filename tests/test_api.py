@@ -98,6 +98,15 @@ def test_subset_of_layers_and_targets_gives_full_size_matrices_with_nan_columns(
         exp.z2z(1, "self_input_token")
 
 
+def test_targets_given_as_a_generator_apply_to_every_text(bert):
+    texts = [TEXT, "a dog barks", "rain on the sea"]
+    many = api.explain_many(texts, model=bert, steps=2, layers=[0], targets=(j for j in (2, 1)),
+                            granularity="layer", baselines={"layer": ["zero"]}, batch_size=1)
+    assert [e.targets for e in many] == [[1, 2]] * 3
+    for exp in many:
+        assert np.isfinite(exp.z2z(0, "zero")[:, [1, 2]]).all()
+
+
 def test_auto_steps_meets_the_tolerance_where_fixed_steps_miss(bert):
     with pytest.warns(api.CompletenessWarning, match="completeness ratios off by more than 0.02"):
         few = explain(TEXT, model=bert, steps=4, granularity=["layer"], baselines={"layer": ["zero"]})
@@ -170,6 +179,7 @@ def test_saved_json_writes_nan_as_null(bert, tmp_path):
     ({"targets": [99]}, "target 99 is out of range: the text has tokens 0..9"),
     ({"layers": [-1]}, "layer -1 is out of range: .* has layers 0..1"),
     ({"targets": []}, "no target given"),
+    ({"targets": 3}, "targets must be integers, got 3"),
     ({"granularity": "heads"}, "unknown granularity 'heads'"),
     ({"quadrature": "simpson"}, "unknown quadrature 'simpson'"),
     ({"steps": 0}, "steps must be a positive integer or 'auto'"),

@@ -126,6 +126,22 @@ def test_only_blocks_that_are_one_function_for_every_sentence_share_calls(tiny_m
     assert shares_calls(adapter.block(0)) is shares
 
 
+@pytest.mark.parametrize("family,shares", [("bert", True), ("mpnet", False), ("deberta-v2", False), ("gpt2", False)])
+def test_grouping_asks_the_blocks_before_any_forward(tiny_model_dir, family, shares):
+    from ligsite.runs import groups_for
+
+    adapter = load(str(tiny_model_dir(family)), "cpu", "float32")  # fresh: no recorded call yet
+    grouped = groups_for(adapter, [0], [5, 4], [[0], [1]], torch.float32, 4, 2)
+    assert grouped == ([[1, 0]] if shares else [[0], [1]])
+
+
+def test_a_block_class_that_does_not_say_does_not_share():
+    class Plain:
+        affine_project, granularities = True, ("att", "mlp", "layer")
+
+    assert shares_calls(Plain()) is False
+
+
 def test_a_padded_batch_on_a_block_that_cannot_share_is_refused(tiny_model_dir):
     from ligsite.errors import InputError
 
@@ -137,11 +153,33 @@ def test_a_padded_batch_on_a_block_that_cannot_share_is_refused(tiny_model_dir):
 
 def test_groups_sort_by_length_and_stop_at_the_budget_and_the_cap():
     lengths = [9, 3, 5, 3, 12]
-    cost = lambda targets, longest: targets * longest  # noqa: E731  bytes of one call
-    assert groups(lengths, cost, budget=10**6, most=64) == [[1, 3, 2, 0, 4]]
-    assert groups(lengths, cost, budget=10**6, most=2) == [[1, 3], [2, 0], [4]]
-    assert groups(lengths, cost, budget=100, most=64) == [[1, 3, 2], [0], [4]]  # 11 x 5 = 55; 20 x 9 = 180
-    assert groups([500], cost, budget=10, most=64) == [[0]]  # too big alone: one group, the IG core chunks it
+    cost = lambda targets, sentences, longest: targets * longest  # noqa: E731  bytes of one call
+    assert groups(lengths, lengths, cost, budget=10**6, most=64) == [[1, 3, 2, 0, 4]]
+    assert groups(lengths, lengths, cost, budget=10**6, most=2) == [[1, 3], [2, 0], [4]]
+    assert groups(lengths, lengths, cost, budget=100, most=64) == [[1, 3, 2], [0], [4]]  # 11 x 5 = 55; 20 x 9 = 180
+    assert groups([500], [500], cost, budget=10, most=64) == [[0]]  # too big alone: one group, the IG core chunks it
+    # one target each (explain_many(texts, targets=[0])): still sorted by token length, costed at the longest
+    assert groups(lengths, [1] * 5, cost, budget=10**6, most=64) == [[1, 3, 2, 0, 4]]
+    assert groups(lengths, [1] * 5, cost, budget=24, most=64) == [[1, 3, 2], [0, 4]]  # 3 x 5 = 15; 4 x 9 = 36; 2 x 12 = 24
+
+
+def test_a_groups_bytes_count_its_targets_at_the_longest_token_length_and_the_set_up(bert32, monkeypatch):
+    """One target per text: the cost of a group is its target count times one target's bytes at
+    the longest sentence (not at length 1), with the set-up tables [T, H, d] x 4 per target and
+    the real attention [H, T, T] x 2 per sentence."""
+    from ligsite import runs
+
+    h, d, hidden, n, size = bert32.n_heads, bert32.head_dim, bert32.hidden_size, 4, 4
+    t = 200
+    path, setup = (2 * t * h + h + hidden) * n * size * 12, 4 * t * h * d * size  # one target's bytes at T = 200
+    attention = 2 * h * t * t * size  # one sentence's
+    lengths, targets = [t, 7, t, 9, t, t], [[0]] * 6
+    pair = 2 * (path + setup + attention)
+    monkeypatch.setattr(runs, "memory_budget", lambda device: int(1.2 * pair))
+    assert runs.groups_for(bert32, [0], lengths, targets, torch.float32, n, 64) == [[1, 3], [0, 2], [4, 5]]
+    for short in (setup, attention):  # two of everything but one of the set-up or of the attention
+        monkeypatch.setattr(runs, "memory_budget", lambda device: pair - short)  # noqa: B023
+        assert runs.groups_for(bert32, [0], lengths, targets, torch.float32, n, 64) == [[1, 3], [0], [2], [4], [5]]
 
 
 def test_per_call_keeps_short_runs_streaming_and_honours_batch_size():
@@ -171,8 +209,8 @@ def test_auto_runs_one_sentence_at_a_time_on_a_cpu_and_a_given_batch_size_shares
     from ligsite.runs import groups_for
 
     targets = [list(range(14))] * 8
-    assert groups_for(bert32, [0], targets, torch.float32, 32, "auto") == [[s] for s in range(8)]
-    assert groups_for(bert32, [0], targets, torch.float32, 32, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert groups_for(bert32, [0], [14] * 8, targets, torch.float32, 32, "auto") == [[s] for s in range(8)]
+    assert groups_for(bert32, [0], [14] * 8, targets, torch.float32, 32, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -192,3 +230,54 @@ def test_shared_calls_on_cuda_agree_with_batch_1_within_the_kernels_own_spread(t
     repeat, batched = spread(again, alone), spread(shared, alone)
     print(f"CUDA: batch 1 run twice {repeat:.1e}, shared vs batch 1 {batched:.1e} (max |diff| / max |score|)")
     assert batched < 1e-5
+
+
+def test_cuda_out_of_memory_in_a_shared_calls_set_up_reruns_the_samples_alone(tiny_model_dir, monkeypatch):
+    """Fault injection: the padded batch's set-up (``_projected_ends`` builds [J, T, H, d] tables
+    for the whole group, before the IG core's halving loop) runs out of CUDA memory whenever it
+    gets more than one sentence; each sample is rerun alone, with its batch-1 numbers."""
+    config = BuildConfig(model=str(tiny_model_dir("bert")), steps=4, layers=(0,), device="cpu", batch_size=3)
+    engine = Engine(config)
+    samples = [Sample(id=f"s{n}", text=text, line=n + 1) for n, text in enumerate(TEXTS)]
+    alone = [engine.explain(text) for text in TEXTS]
+    real = routes._projected_ends
+
+    def short_of_memory(block, z, targets, baseline, batch=None):
+        if batch is not None and len(batch.rows.unique()) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(block, z, targets, baseline, batch)
+
+    monkeypatch.setattr(routes, "_projected_ends", short_of_memory)
+    outcomes = explain_samples(engine, samples)
+    for outcome, expected in zip(outcomes, alone, strict=True):
+        assert not isinstance(outcome, Failure) and outcome.runs.keys() == expected.runs.keys()
+        for key, run in outcome.runs.items():
+            np.testing.assert_array_equal(run.scores, expected.runs[key].scores)
+
+
+def test_cuda_out_of_memory_on_one_sample_alone_is_its_failure_not_a_traceback(tiny_model_dir, monkeypatch):
+    engine = Engine(BuildConfig(model=str(tiny_model_dir("bert")), steps=4, layers=(0,), device="cpu", batch_size=2))
+
+    def short_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(routes, "_projected_ends", short_of_memory)
+    outcomes = explain_samples(engine, [Sample(id="s0", text=TEXTS[0], line=1), Sample(id="s1", text=TEXTS[1], line=2)])
+    assert all(isinstance(o, Failure) for o in outcomes)
+    assert "CUDA ran out of memory on this sample even alone" in str(outcomes[1]) and "s1" in str(outcomes[1])
+
+
+def test_non_finite_values_in_a_shared_call_name_the_text_they_came_from(bert32, monkeypatch):
+    from ligsite import runs
+    from ligsite.errors import NumericalError
+
+    real = runs.run_route
+
+    def poisoned(granularity, block, z, targets, baseline, quadrature, steps, tolerance, batch=None):
+        result = real(granularity, block, z, targets, baseline, quadrature, steps, tolerance, batch)
+        result.scores[batch.rows == 2] = float("nan")  # the group (sorted by length) is TEXTS[1], [0], [2]
+        return result
+
+    monkeypatch.setattr(runs, "run_route", poisoned)
+    with pytest.raises(NumericalError, match="the text 'rain falls on the quiet sea all night l…'"):
+        explain_many(TEXTS, model=bert32, steps=4, layers=[0], batch_size=3)

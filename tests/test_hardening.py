@@ -26,7 +26,7 @@ import torch
 from typer.testing import CliRunner
 
 from ligsite import diskio
-from ligsite.api import _check_route, explain
+from ligsite.api import explain
 from ligsite.cache import ExplanationCache, nonfinite
 from ligsite.cli import app
 from ligsite.config import MAX_STEPS, BuildConfig, load_config
@@ -34,6 +34,7 @@ from ligsite.errors import InputError, NumericalError, SamplesError, SiteError
 from ligsite.explanation import Explanation, Run
 from ligsite.lig.completeness import AUTO_CAP, RouteRun
 from ligsite.models.tokens import UnknownTokensWarning, tokenize
+from ligsite.runs import _check_route
 from ligsite.samples import read_samples, text_id
 from ligsite.site import MARKER, SiteMeta, render_site, safe_link
 

@@ -10,12 +10,13 @@ rounding only. Padded source columns get exactly zero attribution and are cut of
 Only blocks that are the same function for every sentence can share a call: the post-LN
 projection path (``affine_project``) with no sentence-specific constant (a relative-position
 bias, DeBERTa's relative dot products or convolution window, a captured mask) and an
-``attend`` that takes ``padding`` (``shares_calls``). Everything else runs one sentence at a time.
+``attend`` that takes ``padding``. A block class says so itself with a ``shares_calls`` bool
+(``ligsite.models.bert.PostLNBlock``: true without a bias, relative terms or window; absent:
+false); everything else runs one sentence at a time.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,18 +38,10 @@ class Padded:
         return Padded(self.rows[keep], self.padding)
 
 
-SENTENCE_CONSTANTS = ("bias", "relative_dots", "window", "allowed", "alpha_star")
-
-
 def shares_calls(block: Block) -> bool:
-    """Whether targets of different sentences may share this block's IG calls (see above)."""
-    if not (block.affine_project and "att" in block.granularities):
-        return False
-    for name in SENTENCE_CONSTANTS:
-        value = getattr(block, name, None)
-        if value is not None and not (isinstance(value, int) and value == 0):  # window 0: none
-            return False
-    return "padding" in inspect.signature(block.attend).parameters
+    """Whether targets of different sentences may share this block's IG calls (see above): the
+    block's own ``shares_calls``, false for a block that does not say."""
+    return bool(getattr(block, "shares_calls", False))
 
 
 def pad(inputs: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
@@ -72,15 +65,18 @@ def split(values: Tensor, rows: Tensor, lengths: Sequence[int], source_axis: int
     return out
 
 
-def groups(lengths: Sequence[int], cost: Callable[[int, int], int], budget: int, most: int) -> list[list[int]]:
-    """Sentence indices per shared call: sorted by length (little padding), each group as large
-    as ``cost(targets, longest)`` bytes within ``budget`` allows, and at most ``most`` sentences.
-    A sentence too big for the budget alone is a group of one (the IG core chunks it)."""
+def groups(lengths: Sequence[int], targets: Sequence[int], cost: Callable[[int, int, int], int], budget: int,
+           most: int) -> list[list[int]]:
+    """Sentence indices per shared call: sorted by token length (little padding), each group as
+    large as ``cost(targets, sentences, longest)`` bytes within ``budget`` allows (its sentences'
+    target counts summed, how many sentences, its longest token length), and at most ``most``
+    sentences. A sentence too big for the budget alone is a group of one (the IG core chunks it)."""
     order = sorted(range(len(lengths)), key=lambda s: lengths[s])
     out: list[list[int]] = []
     for s in order:
         group = out[-1] if out else None
-        if group and len(group) < most and cost(sum(lengths[g] for g in group) + lengths[s], lengths[s]) <= budget:
+        if (group and len(group) < most
+                and cost(sum(targets[g] for g in group) + targets[s], len(group) + 1, lengths[s]) <= budget):
             group.append(s)
         else:
             out.append([s])

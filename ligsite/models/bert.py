@@ -48,6 +48,14 @@ class PostLNBlock:
         self.hidden_size = pieces.ln1.weight.shape[-1]
         self.bias = bias  # [H, T, T] added to the scaled scores (MPNet's relative positions), or None
 
+    @property
+    def shares_calls(self) -> bool:
+        """Whether targets of different sentences may share one padded IG call
+        (``ligsite.lig.batch``): yes unless the block holds one sentence's constants, a bias added
+        to the scores (MPNet's positions, a captured mask) or the optional hooks of
+        ``ligsite.models.base`` a subclass adds (DeBERTa's ``relative_dots`` and ``window``)."""
+        return self.bias is None and not hasattr(self, "relative_dots") and not getattr(self, "window", 0)
+
     def project(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         p, shape = self.pieces, (self.n_heads, self.head_dim)
         return tuple(lin(z).unflatten(-1, shape) for lin in (p.query, p.key, p.value))  # 3 x [..., T, H, d]
