@@ -178,12 +178,12 @@ BatchOpt = Annotated[str | None, typer.Option(help="sentences per engine call, s
 
 def _site_inputs(samples: Path, config: Path | None, **options: Any) -> tuple[list, Any]:
     """The samples and the BuildConfig: defaults < ligsite.toml < options given."""
-    from ligsite.config import load_config, parse_steps, parse_workers
+    from ligsite.config import load_config, parse_count_or_auto, parse_steps
     from ligsite.samples import read_samples
 
     options["steps"] = parse_steps(options["steps"])
-    options["workers"] = parse_workers(options.get("workers"))
-    options["batch_size"] = parse_workers(options.get("batch_size"), "--batch-size")
+    options["workers"] = parse_count_or_auto(options.get("workers"), "--workers")
+    options["batch_size"] = parse_count_or_auto(options.get("batch_size"), "--batch-size")
     return read_samples(samples), load_config(config, options)
 
 

@@ -169,6 +169,11 @@ def test_bad_option_values_name_the_valid_choices(project: Path) -> None:
     assert result.exit_code == 1 and "unknown quadrature 'simpson'; valid: gauss-legendre" in result.stderr
     result = runner.invoke(app, ["compute", "samples.txt", "--steps", "many"])
     assert result.exit_code == 1 and "--steps must be a positive integer or 'auto'" in result.stderr
+    for option, value in (("--batch-size", "lots"), ("--workers", "2.5")):
+        result = runner.invoke(app, ["compute", "samples.txt", option, value])
+        assert result.exit_code == 1 and f"{option} must be a positive integer or 'auto', got '{value}'" in result.stderr
+    result = runner.invoke(app, ["compute", "samples.txt", "--batch-size", "0"])
+    assert result.exit_code == 1 and "batch_size must be a positive integer or 'auto', got 0" in result.stderr
 
 
 def test_layers_outside_the_model_are_one_line_before_any_sample_runs(project: Path) -> None:
