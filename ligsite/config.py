@@ -79,7 +79,10 @@ class BuildConfig:
     site_defaults: tuple[tuple[str, Any], ...] = field(
         default=(), metadata={"help": "the viewer's first view: (key, value) pairs of SITE_DEFAULT_KEYS"})
     cache_dir: Path = field(default=Path(".ligsite-cache"), metadata={"help": "precompute cache"})
-    # where compute runs (never part of a cache key: the numbers do not depend on it)
+    # where compute runs (never part of a cache key). The numbers do not depend on it, except that
+    # on CUDA batch_size changes which sentences share a call and so the numbers, to rounding
+    # (tests/test_batching.py bounds it at 1e-5 relative on CUDA; a CPU runs one sentence at a time
+    # under "auto"): deliberately not in the key, so a cache filled at any batch size serves all
     workers: int | str = field(default=1, metadata={"help": "local processes, or 'auto' (one per visible GPU, else 1)"})
     executor: str = field(default="local", metadata={"help": ", ".join(EXECUTORS) + " (Ray core tasks, `pip install 'ligsite[ray]'`)"})
     address: str | None = field(default=None, metadata={"help": "Ray cluster address, e.g. ray://head:10001 (default: a local cluster)"})
@@ -324,8 +327,9 @@ def parse_steps(value: str | None) -> int | str | None:
         raise InputError(f"--steps must be a positive integer or 'auto', got {value!r}") from None
 
 
-def parse_workers(value: str | None, option: str = "--workers") -> int | str | None:
-    """CLI --workers (or ``option``, e.g. --batch-size): a positive integer or 'auto'."""
+def parse_count_or_auto(value: str | None, option: str) -> int | str | None:
+    """A CLI count such as --workers or --batch-size (``option``, named in the error): an
+    integer or 'auto' (``_validate`` checks that it is positive)."""
     if value is None or value == "auto":
         return value
     try:
