@@ -1,8 +1,10 @@
 """Run the engine over every sample that is not cached yet, saving each one as soon as it is done.
 
-One ``explain`` call per sample computes every raw run the site shows (ratio variants are
+The missing samples go to the engine a batch at a time (``executors.per_call``: ``batch_size``
+samples, whose sentences share IG calls where the family allows it, ``api.explain_many``); one
+call computes every raw run the site shows for each of its samples (ratio variants are
 post-processing inside the Explanation), and the model is loaded once per process. Each
-finished sample goes straight into the cache, so an interrupt loses only the samples in flight.
+finished sample goes straight into the cache, so an interrupt loses only the batches in flight.
 A sample the engine rejects (e.g. longer than the model's positions) is reported by id and
 reason; the others still finish and stay cached, and the caller exits non-zero at the end.
 
