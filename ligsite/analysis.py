@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ligsite import diskio
 from ligsite.analysis_columns import AXES, METRICS, Triple, describe, sentence_columns, word_matrix
 from ligsite.analysis_page import page_data, write_page
 from ligsite.analysis_store import Store, order_statistics, summary_rows
@@ -48,6 +49,7 @@ __all__ = ["AXES", "METRICS", "AnalysisReport", "analyze", "best_pairs", "descri
 
 COMPUTE_CHUNK = 32  # missing samples explained per compute call (each call holds its results)
 FILES = ("summary.csv", "per_sentence.csv", "best_pairs.csv", "completeness.csv", "analysis.html")
+MARKER = ".ligsite-analysis"  # in an output folder: the FILES there are ligsite's to replace
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,16 @@ def analyze(samples: list[Sample], config: BuildConfig, out: Path, progress: boo
     from ligsite.precompute import fit_to_model
 
     started = time.perf_counter()
+    out = Path(out)
+    check_destination(out)
     config = fit_to_model(config)
     if not config.layer_baselines or not config.composed:
         raise InputError(f"analysis compares the direct route with the composed one; model {config.model} "
                          f"with these baselines offers only one of them (set baselines.layer and baselines.composed)")
     computed = fill_cache(samples, config, progress)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    diskio.replace_atomically(out / MARKER, b"ligsite analyze wrote summary.csv, per_sentence.csv, best_pairs.csv, "
+                                            b"completeness.csv and analysis.html here; it replaces only those\n")
     with tempfile.TemporaryDirectory(prefix="ligsite-analyze-") as scratch:
         store = Store(Path(scratch), triples(config))
         completeness = Completeness()
@@ -140,11 +145,31 @@ def _identity(config: BuildConfig) -> str:
 
 
 
+def check_destination(out: Path) -> None:
+    """Before any computing: ``out`` can take the analysis files, and writing them loses nothing.
+
+    A folder that holds one of ``FILES`` without ligsite's ``MARKER`` (so not an earlier
+    analysis) is refused: those files are the user's.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder: choose a folder for the analysis")
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    problem = diskio.writable_folder_problem(existing)
+    if problem:
+        raise InputError(f"cannot write the analysis into {out}: {problem}")
+    if out.is_dir() and not (out / MARKER).is_file():
+        clash = [name for name in FILES if (out / name).exists()]
+        if clash:
+            raise InputError(f"{out} holds {', '.join(clash)}, which ligsite did not write (no {MARKER} there): "
+                             f"choose another --out, or move them")
+
+
 def _stream_into(samples: list[Sample], config: BuildConfig, store: Store, completeness: Completeness,
                  path: Path, progress: bool) -> list[str]:
     """Read every explanation once: scratch records, per_sentence.csv rows, completeness counts."""
     degenerate: list[str] = []
-    with path.open("w", newline="", encoding="utf-8") as handle, _progress(progress) as bar:
+    with diskio.replacing(path) as partial, partial.open("w", newline="", encoding="utf-8") as handle, \
+            _progress(progress) as bar:
         writer = csv.writer(handle)
         writer.writerow(PER_SENTENCE_COLUMNS)
         task = bar.add_task("analyzing", total=len(samples))

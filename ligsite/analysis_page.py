@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ligsite import diskio
 from ligsite.analysis_columns import METRICS
 from ligsite.analysis_tables import KEY_COLUMNS, TOP
 from ligsite.config import BuildConfig
@@ -87,7 +88,7 @@ def write_page(out: Path, summary: list[dict[str, Any]], best: list[dict[str, An
     source = files("ligsite.templates").joinpath(PAGE_TEMPLATE).read_text(encoding="utf-8")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     path = out / "analysis.html"
-    path.write_text(env.from_string(source).render(context), encoding="utf-8")
+    diskio.replace_atomically(path, env.from_string(source).render(context).encode("utf-8"))
     return path
 
 

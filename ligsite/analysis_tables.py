@@ -6,12 +6,14 @@ counts (read from each explanation's runs). Column names and units: docs/analysi
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ligsite import diskio
 from ligsite.analysis_columns import ALL, METRICS, layer_name
 from ligsite.explanation import Explanation, expected_ratio
 
@@ -98,7 +100,9 @@ def cell(value: Any) -> Any:
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        writer.writerows([cell(row[c]) for c in columns] for row in rows)
+    """One CSV file, written completely or not at all."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows([cell(row[c]) for c in columns] for row in rows)
+    diskio.replace_atomically(path, text.getvalue().encode("utf-8"))

@@ -1,8 +1,9 @@
 """Writing files so that nothing the user had is lost: one write call, atomic replace, a lock.
 
-Every file ligsite writes goes through ``write_bytes`` (the one place a full disk shows up, and
-the one place tests simulate it). ``replace_atomically`` writes a temporary file next to the
-destination and renames it into place, so a failed write leaves the previous file as it was.
+Every whole file ligsite writes goes through ``write_bytes`` (the one place a full disk shows up,
+and the one place tests simulate it). ``replace_atomically`` writes a temporary file next to the
+destination and renames it into place, so a failed write leaves the previous file as it was;
+``replacing`` does the same for a file written in pieces (``ligsite analyze``'s streamed CSV).
 ``locked`` serialises the final step of two ligsite processes writing the same folder.
 """
 
@@ -29,21 +30,29 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def replace_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` completely or not at all: a temporary sibling file, then a rename.
+    """Write ``path`` completely or not at all: a temporary sibling file, then a rename (``replacing``)."""
+    with replacing(path) as temporary:
+        write_bytes(temporary, data)
 
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed onto ``path`` when the block ends, removed
+    if it raises (so a failed write leaves the previous file as it was).
+
+    For files written in pieces (a streamed CSV); whole files go through ``replace_atomically``.
     The temporary name (``temporary_prefix``) holds the host and process id plus a random
     part, so writers on several machines sharing one folder (NFS) never pick the same one;
     the rename is atomic, so a reader sees the old file or the new one, never a mix. The file
     gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so a shared
-    cache or a served site stays readable. Raises the OSError of the failed step; the temporary
-    file is removed either way.
+    cache or a served site stays readable. Raises the OSError of the failed step.
     """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path.name), suffix=TEMP_SUFFIX)
     os.close(handle)
     try:
         os.chmod(temporary, 0o666 & ~UMASK)
-        write_bytes(Path(temporary), data)
+        yield Path(temporary)
         os.replace(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

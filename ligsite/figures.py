@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from ligsite import diskio
 from ligsite.analysis_figures import AnalysisFigure, gallery_link, render_analysis
 from ligsite.errors import SiteError
 from ligsite.figures_spec import Figure, load_spec, payload_of
@@ -63,9 +64,9 @@ def render_figures(spec: Path, site: Path, out: Path) -> list[Path]:
     written = []
     for name, files in rendered.items():
         for fmt, data in files.items():
-            (out / f"{name}.{fmt}").write_bytes(data)
+            diskio.replace_atomically(out / f"{name}.{fmt}", data)
             written.append(out / f"{name}.{fmt}")
-    (out / "index.html").write_text(gallery(figures, site, out), encoding="utf-8")
+    diskio.replace_atomically(out / "index.html", gallery(figures, site, out).encode("utf-8"))
     return [*written, out / "index.html"]
 
 

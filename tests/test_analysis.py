@@ -372,4 +372,53 @@ def test_cli_analyze_writes_the_four_files_and_prints_the_table(real_run: dict, 
                                       "--cache-dir", str(config.cache_dir), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert "ligsite analyze: 2 samples" in result.output and "zero" in result.output  # the headline table
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(analysis.FILES)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted((*analysis.FILES, analysis.MARKER))
+
+
+def test_analyze_never_overwrites_a_users_files_and_checks_its_folder_before_computing(tmp_path: Path,
+                                                                                      tiny_model_dir) -> None:
+    config = synthetic_config(tiny_model_dir, tmp_path)
+    texts = ["normal a", "normal b"]
+    samples = samples_of(texts)  # not cached: a refused destination must stop before any computing
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("the user's own table\n", encoding="utf-8")
+    with pytest.raises(analysis.InputError, match=r"holds summary\.csv, which ligsite did not write"):
+        analyze(samples, config, mine, progress=False)
+    assert (mine / "summary.csv").read_text(encoding="utf-8") == "the user's own table\n"
+    assert not (tmp_path / "cache").exists()  # nothing was computed or cached
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    with pytest.raises(analysis.InputError, match="is a file, not a folder"):
+        analyze(samples, config, a_file, progress=False)
+
+    write_synthetic_cache(config, texts, size=5)
+    out = tmp_path / "out"
+    analyze(samples, config, out, progress=False)  # a new folder, then the same one again: its own files
+    first = (out / "summary.csv").read_bytes()
+    analyze(samples, config, out, progress=False)
+    assert (out / "summary.csv").read_bytes() == first and (out / analysis.MARKER).is_file()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind
+
+
+def test_a_failed_analysis_leaves_the_previous_files_as_they_were(tmp_path: Path, tiny_model_dir,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    config = synthetic_config(tiny_model_dir, tmp_path)
+    texts = ["normal a", "normal b", "normal c"]
+    write_synthetic_cache(config, texts, size=5)
+    samples = samples_of(texts)
+    out = tmp_path / "out"
+    analyze(samples, config, out, progress=False)
+    before = {name: (out / name).read_bytes() for name in analysis.FILES}
+    real = analysis.sentence_columns
+
+    def fails_on_the_last(exp, triples):  # the stream breaks after per_sentence.csv got rows
+        if exp.text == "normal c":
+            raise OSError(28, "No space left on device")
+        return real(exp, triples)
+
+    monkeypatch.setattr(analysis, "sentence_columns", fails_on_the_last)
+    with pytest.raises(OSError, match="No space"):
+        analyze(samples_of(texts[:1] + texts[2:]), config, out, progress=False)
+    assert {name: (out / name).read_bytes() for name in analysis.FILES} == before
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
