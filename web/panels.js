@@ -26,12 +26,12 @@ export function createPanels(live, extras, onChange) {
 
   function drawTable() {
     if (!last || !table.details.property("open")) return;
-    const { matrix, state } = last;
+    const { matrix, state, payload } = last;
     if (matrix.target !== pageTarget) {
       pageTarget = matrix.target;
       if (matrix.target !== null) page = tablePageOf(matrix.target, matrix.size);
     }
-    const caption = viewCaptionOf({ ...state, layer: matrix.layer }, matrix.legend);
+    const caption = viewCaptionOf({ ...state, layer: matrix.layer }, matrix.legend, payload.label);
     renderMatrixTable(table.body.node(), { ...matrix, caption }, page, (next) => {
       page = next;
       drawTable();

@@ -313,6 +313,8 @@ def test_the_sample_select_shows_labels_or_text_and_provenance_is_folded(viewer,
     page = viewer.page
     assert page.eval_on_selector_all("#sample option", "os => os.map((o) => o.textContent)") == [
         f"{LABEL}: {payload['text']}"]
+    page.click("#table-view summary")  # the table's caption names the sample by its label too
+    assert page.text_content("#table-view caption").startswith(f"{LABEL} (sample paper) · route")
     viewer.open(fake_site_url + "index.html")
     options = page.eval_on_selector_all("#sample option", "os => os.map((o) => o.textContent)")
     assert options[0] == "a sentence of sixty-nine tokens" and not any(o.startswith("long69") for o in options)
