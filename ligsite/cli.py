@@ -166,6 +166,7 @@ QuadratureOpt = Annotated[str | None, typer.Option(help="gauss-legendre, gauss-l
 LayersOpt = Annotated[str | None, typer.Option(help="block indices, e.g. 0,5 (default: all)", show_default=False)]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto)", show_default=False)]
 DtypeOpt = Annotated[str | None, typer.Option(help="IG arithmetic: float32 or float64 (default: float32)", show_default=False)]
+WeightsOpt = Annotated[str | None, typer.Option(help="the model forward's dtype: auto (CPU: the IG dtype; CUDA: the checkpoint's), float32, float64, bfloat16 or float16; part of the cache key (default: auto)", show_default=False)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ligsite.toml (default: ./ligsite.toml if present)", show_default=False)]
 CacheOpt = Annotated[Path | None, typer.Option(help="precompute cache (default: .ligsite-cache)", show_default=False)]
 SingleOpt = Annotated[bool, typer.Option("--single-file", help="one index.html that works from file://")]
@@ -212,17 +213,17 @@ def _check_site_folder(out: Path, force: bool) -> None:
 @friendly
 def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
           quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
-          dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-          single_file: SingleOpt = False, force: ForceOpt = False, workers: WorkersOpt = None,
+          dtype: DtypeOpt = None, weights_dtype: WeightsOpt = None, config: ConfigOpt = None,
+          cache_dir: CacheOpt = None, single_file: SingleOpt = False, force: ForceOpt = False, workers: WorkersOpt = None,
           executor: ExecutorOpt = None, address: AddressOpt = None, batch_size: BatchOpt = None,
           analysis: Annotated[bool, typer.Option("--analysis", help="add the corpus analysis page (`ligsite analyze` into SITE/analysis/; site.analysis in ligsite.toml)")] = False) -> None:
     """Precompute every sample (cached by content) and write the static site: compute + render."""
     from ligsite.pipeline import check_report, render, uncached_line
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
-                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
-                                   workers=workers, executor=executor, address=address, batch_size=batch_size,
-                                   analysis=analysis or None)
+                                   layers=layers, device=device, dtype=dtype, weights_dtype=weights_dtype,
+                                   cache_dir=cache_dir, workers=workers, executor=executor, address=address,
+                                   batch_size=batch_size, analysis=analysis or None)
     _check_site_folder(out, force)
     report = _compute_and_report(items, settings)
     check_report(report)
@@ -240,16 +241,17 @@ def build(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = Non
 @friendly
 def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
             quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
-            dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-            workers: WorkersOpt = None, executor: ExecutorOpt = None, address: AddressOpt = None,
-            batch_size: BatchOpt = None,
+            dtype: DtypeOpt = None, weights_dtype: WeightsOpt = None, config: ConfigOpt = None,
+            cache_dir: CacheOpt = None, workers: WorkersOpt = None, executor: ExecutorOpt = None,
+            address: AddressOpt = None, batch_size: BatchOpt = None,
             shard: Annotated[str | None, typer.Option(help="i/n: only the samples whose cache key is in shard i of n (merge caches by copying folders)", show_default=False)] = None) -> None:
     """Precompute only: explain every sample the cache lacks and store it there."""
     from ligsite.pipeline import check_cached, check_report
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
-                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir,
-                                   workers=workers, executor=executor, address=address, batch_size=batch_size)
+                                   layers=layers, device=device, dtype=dtype, weights_dtype=weights_dtype,
+                                   cache_dir=cache_dir, workers=workers, executor=executor, address=address,
+                                   batch_size=batch_size)
     report = _compute_and_report(items, settings, shard, keep=False)  # streamed: memory flat in samples
     check_report(report)
     check_cached(report)
@@ -259,14 +261,15 @@ def compute(samples: SamplesArg, model: ModelOpt = None, steps: StepsOpt = None,
 @friendly
 def render(samples: SamplesArg, out: OutOpt = Path("site"), model: ModelOpt = None, steps: StepsOpt = None,
            quadrature: QuadratureOpt = None, layers: LayersOpt = None, device: DeviceOpt = None,
-           dtype: DtypeOpt = None, config: ConfigOpt = None, cache_dir: CacheOpt = None,
-           single_file: SingleOpt = False, force: ForceOpt = False,
+           dtype: DtypeOpt = None, weights_dtype: WeightsOpt = None, config: ConfigOpt = None,
+           cache_dir: CacheOpt = None, single_file: SingleOpt = False, force: ForceOpt = False,
            explanations: Annotated[Path | None, typer.Option(help="folder of Explanation JSON files made elsewhere (matched by text)", show_default=False)] = None) -> None:
     """Site only: render from the cache (run `ligsite compute` first) or from --explanations."""
     from ligsite.pipeline import load_explanations, render as render_samples
 
     items, settings = _site_inputs(samples, config, model=model, steps=steps, quadrature=quadrature,
-                                   layers=layers, device=device, dtype=dtype, cache_dir=cache_dir)
+                                   layers=layers, device=device, dtype=dtype, weights_dtype=weights_dtype,
+                                   cache_dir=cache_dir)
     _check_site_folder(out, force)
     given = load_explanations(items, explanations) if explanations is not None else None
     typer.echo(f"wrote {render_samples(items, settings, out, single_file, given, force)}")

@@ -199,7 +199,7 @@ def test_a_corrupt_cache_entry_is_one_warning_line_and_is_recomputed(project: Pa
 def test_every_site_option_maps_to_the_config_field_of_the_same_name() -> None:
     fields = set(BuildConfig.__dataclass_fields__)
     commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-    engine = {"model", "steps", "quadrature", "layers", "device", "dtype", "cache_dir"}
+    engine = {"model", "steps", "quadrature", "layers", "device", "dtype", "weights_dtype", "cache_dir"}
     runs = {"workers", "executor", "address", "batch_size"}  # where compute runs: config fields, never in the key
     expected = {"build": engine | runs | {"analysis"}, "compute": engine | runs, "render": engine}
     for name, wanted in expected.items():
@@ -313,3 +313,17 @@ def test_a_fully_cached_build_or_render_imports_neither_torch_nor_transformers(p
     assert result.returncode == 0, result.stdout + result.stderr
     assert "loaded: []" in result.stdout, result.stdout
     assert "wrote site/index.html" in result.stdout and seconds < 60
+
+
+def test_weights_dtype_on_the_command_line_is_checked_and_keys_the_cache(project: Path) -> None:
+    """--weights-dtype reaches the config like ligsite.toml's key: a bad value is a one-line error
+    before any work, and another dtype is another cache entry."""
+    bad = ligsite("compute", "samples.txt", "--layers", "0", "--weights-dtype", "int8")
+    assert bad.exit_code == 1 and "weights_dtype" in bad.stderr and "Traceback" not in bad.output
+    assert not (project / ".ligsite-cache").exists()
+    for dtype in ("float32", "float64"):
+        result = ligsite("compute", "samples.txt", "--layers", "0", "--weights-dtype", dtype)
+        assert result.exit_code == 0, result.output
+    entries = [orjson.loads(p.read_bytes()) for p in (project / ".ligsite-cache").rglob("*.json")]
+    stored = sorted(e["settings"]["weights_dtype"] for e in entries if "settings" in e)
+    assert stored == ["float32"] * len(SENTENCES) + ["float64"] * len(SENTENCES)
