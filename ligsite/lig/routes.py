@@ -153,26 +153,23 @@ def _projected_ends(block: Block, z: Tensor, targets: Tensor, baseline: str, bat
 def _projected_fn(block: Block, heads: bool) -> Fn:
     """Gated attention of target j (all heads), then the per-head context (att) or block row.
 
-    The adapter's own ``attend`` supplies the probabilities: lifted 2-d queries (1, s_q) and
-    keys (q'·K'_i + s_k q'·ΔK_i, Δq·K'_i + s_k Δq·ΔK_i) give the same dot products as
-    q(α)·K_i(α), and one-hot values make its output the probabilities themselves. Nothing of
+    Along the gates the dot products are ``q(α)·K_i(α) = q'·K'_i + s_k q'·ΔK_i + s_q (Δq·K'_i +
+    s_k Δq·ΔK_i)``, formed from the four constant channels; the block's own ``probabilities``
+    turns them into attention weights (scale, bias, mask, softmax: the adapter's). Nothing of
     size [n, T, H, d] is ever formed; V enters through two batched matmuls. A block with
-    ``relative_dots`` has them in the channels already: its ``attend_content`` (``attend``
-    without them) reads the lifted pairs.
+    ``relative_dots`` has them in the channels already.
     """
-    attend = getattr(block, "attend_content", block.attend)
 
     def fn(path: tuple[Tensor, ...], context: tuple[Tensor, ...]) -> Tensor:
         s_q, s_k, s_v = path[:3]  # [B, n, H], [B, n, T, H] x2 (layer: + z_row [B, n, D])
         dots, v_start, dv, targets = context[:4]  # [B, T, H, 4], [B, T, H, d] x2, [B]
-        padding = {"padding": context[4][:, None]} if len(context) > 4 else {}  # [B, 1, T]
-        b, n, t, h = s_k.shape
-        a0, a1, a2, a3 = (x.unsqueeze(1) for x in dots.unbind(-1))  # [B, 1, T, H]
-        keys = torch.stack((a0 + s_k * a1, a2 + s_k * a3), -1)  # [B, n, T, H, 2]
-        query = torch.stack((torch.ones_like(s_q), s_q), -1).unsqueeze(2)  # [B, n, 1, H, 2]
-        one_hot = torch.eye(t, dtype=s_k.dtype, device=s_k.device).unsqueeze(1).expand(t, h, t)
-        positions = targets.view(-1, 1, 1).expand(b, n, 1)  # [B, n, 1]
-        probs = attend(query, keys, one_hot, positions, **padding).squeeze(2)  # [B, n, H, T]
+        padding = context[4][:, None] if len(context) > 4 else None  # [B, 1, T]
+        b, n = s_k.shape[:2]
+        a0, a1, a2, a3 = (x.transpose(-1, -2).unsqueeze(1) for x in dots.unbind(-1))  # [B, 1, H, T]
+        gate_k = s_k.transpose(-1, -2)  # [B, n, H, T]
+        scores = a0 + gate_k * a1 + s_q.unsqueeze(-1) * (a2 + gate_k * a3)  # [B, n, H, T]
+        positions = targets.view(-1, 1, 1).expand(b, n, 1)  # [B, n, 1]: one query per (target, node)
+        probs = block.probabilities(scores.unsqueeze(-2), positions, padding).squeeze(-2)  # [B, n, H, T]
         u = (torch.einsum("bnht,bthd->bnhd", probs, v_start)
              + torch.einsum("bnht,bthd->bnhd", probs * s_v.transpose(-1, -2), dv))  # [B, n, H, d]
         return u if heads else block.finish(u.flatten(-2), path[3])

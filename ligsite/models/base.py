@@ -22,13 +22,17 @@ block is causal even when called on its own.
 ``attend`` must be exactly ``softmax_i(f(scale · q_j·k_i) + bias_ji + mask_ji) v_i`` per head: it
 may read q and k only through their per-head dot products (f: the identity or a soft cap; bias
 and mask depend on the positions only, e.g. a relative position bias captured from the real
-call), and it must be linear in v. The fast paths rely on it: they pass lifted 2-d queries and
-keys with the same dot products, and one-hot values to read the probabilities off
-(tests/lig/test_route_contracts.py checks every full-granularity adapter). Pre-norm blocks
-(``rowwise_project``) offer those weights directly, ``probabilities(dots, positions)`` from the
-dot products [..., H, Q, T], and the tangent path reads them there. When ``affine_project`` is true (post-LN encoders)
-q, k, v are affine in z, which lets the engine project the two ends of a straight path and
-interpolate instead of projecting every node (METHOD.md, "Cost").
+call), and it must be linear in v. The fast paths rely on it: they form the dot products along
+their paths themselves and read the weights from the block's
+
+    probabilities(dots, positions)  dots [..., H, Q, T] -> softmax_T(f(scale · dots) + bias + mask)
+
+with ``attend(q, k, v, positions) == probabilities(q·k, positions) · v``
+(tests/lig/test_route_contracts.py checks every full-granularity adapter against the model's
+own attention). When ``affine_project`` is true (post-LN encoders) q, k, v are affine in z,
+which lets the engine project the two ends of a straight path and interpolate instead of
+projecting every node (METHOD.md, "Cost"); pre-norm blocks (``rowwise_project``) take the
+tangent path.
 
 Optional hooks (absent: the defaults the engine assumes):
 
@@ -37,13 +41,11 @@ Optional hooks (absent: the defaults the engine assumes):
                                    mixes neighbour rows after attention (DeBERTa-v2's convolution)
     relative_dots(q, k, positions) q [..., Q, H, d], k [..., T, H, d] -> [..., Q, T, H, 2]:
                                    dot products added to q_j·k_i before the scale, the first
-                                   linear in q (DeBERTa's c2p), the second linear in k (p2c)
-    attend_content(q, k, v, positions)   ``attend`` without ``relative_dots``: it meets the
-                                   contract above; ``attend`` adds them to q·k
+                                   linear in q (DeBERTa's c2p), the second linear in k (p2c);
+                                   ``attend`` adds them, ``probabilities`` takes full dot products
 
-With ``relative_dots`` the projection-space path puts the relative terms into the lifted dot
-products (they are affine in s_q or s_k like the content terms) and reads the probabilities off
-``attend_content``.
+With ``relative_dots`` the projection-space path puts the relative terms into its dot-product
+channels (they are affine in s_q or s_k like the content terms).
 
 Block-only families implement ``layer`` alone (``granularities == ("layer",)``).
 """

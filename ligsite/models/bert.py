@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ligsite.models.attention import all_positions, attend
+from ligsite.models.attention import all_positions, attend, probabilities
 from ligsite.models.base import GRANULARITIES
 from ligsite.models.hf import HFAdapter
 
@@ -63,6 +63,12 @@ class PostLNBlock:
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor, padding: Tensor | None = None) -> Tensor:
         return attend(q, k, v, positions, self.pieces.scale, self.causal, self.bias,
                       padding=padding)  # [..., Q, H, d]
+
+    def probabilities(self, dots: Tensor, positions: Tensor, padding: Tensor | None = None) -> Tensor:
+        """The attention weights [..., H, Q, T] from the full dot products [..., H, Q, T] of queries
+        at ``positions`` [..., Q]: scale, bias (MPNet's positions), mask, softmax. ``attend`` is
+        these weights times v; the projection-space path forms its dot products itself."""
+        return probabilities(dots, positions, self.pieces.scale, self.causal, self.bias, padding=padding)
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:
         p = self.pieces

@@ -11,7 +11,7 @@ Kr, Qr [R, H, d] are the relative-position embeddings projected once per block (
 ``share_att_key`` through the content projections), indexed by the bucketed relative position
 of the layer's real call (its embeddings and mask taken from the call too). So c2p is linear in
 q_j and p2c in k_i: ``relative_dots`` gives both, and the projection-space fast path puts them
-into its lifted dot products (``ligsite.lig.routes``). q, k, v are affine in z (v1: one
+into its dot-product channels (``ligsite.lig.routes``). q, k, v are affine in z (v1: one
 ``in_proj`` with per-head q|k|v rows, plus ``q_bias`` and ``v_bias``).
 
 v2's convolution (``encoder.conv``: kernel over rows j-w..j+w, its activation, its own
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ligsite.errors import InputError, ModelError
-from ligsite.models.attention import all_positions, probabilities
+from ligsite.models.attention import all_positions
 from ligsite.models.base import ForwardCache
 from ligsite.models.bert import PostLNBlock, PostLNPieces
 from ligsite.models.hf import HFAdapter
@@ -74,18 +74,11 @@ class DebertaBlock(PostLNBlock):
         p2c = zero if rel.queries is None else _key_side(k, rel.queries, rel.p2c[positions][..., :t])
         return torch.stack((c2p, p2c), -1)  # [..., Q, T, H, 2]
 
-    def attend_content(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor,
-                       padding: Tensor | None = None) -> Tensor:
-        """softmax(scale · q·k + mask) v: the attention contract of ``ligsite.models.base``."""
-        if padding is None:
-            return super().attend(q, k, v, positions)
-        return super().attend(q, k, v, positions, padding=padding)
-
     def attend(self, q: Tensor, k: Tensor, v: Tensor, positions: Tensor, padding: Tensor | None = None) -> Tensor:
         """Disentangled attention: per (query, key) the content and relative dot products summed,
-        then the shared scale, mask and softmax (``attention.probabilities``). [..., Q, H, d]."""
+        then the shared scale, mask and softmax (``probabilities``). [..., Q, H, d]."""
         dots = torch.einsum("...qhd,...thd->...hqt", q, k) + self.relative_dots(q, k, positions).sum(-1).movedim(-1, -3)
-        probs = probabilities(dots, positions, self.pieces.scale, False, self.bias, padding=padding)  # [..., H, Q, T]
+        probs = self.probabilities(dots, positions, padding)  # [..., H, Q, T]
         return torch.einsum("...hqt,...thd->...qhd", probs, v)
 
     def finish(self, u: Tensor, z_row: Tensor) -> Tensor:

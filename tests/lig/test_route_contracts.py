@@ -3,11 +3,10 @@
 - Routes reject baselines that are not theirs (not only ``explain``): mlp takes zero and
   att_itb_a0 only; att and layer take zero and self_input_token only; fast and plain paths alike.
 - ``block.attend`` is exactly ``softmax(f(scale · q·k) + bias + mask) · v`` with f the identity
-  or a soft cap: it depends on q and k through their per-head dot products only and is linear in
-  v. The projection-space path feeds it lifted 2-d queries and keys with the same dot products
-  and one-hot values, so it must give the attention probabilities themselves — and they must be
-  the model's own (the forward cache's eager probabilities). Pre-norm blocks give those weights
-  from the dot products directly (``probabilities``, which the tangent path calls): the same check.
+  or a soft cap: the fast paths form the dot products along their paths themselves and read the
+  weights from ``block.probabilities(dots, positions)``, so those must be the model's own (the
+  forward cache's eager probabilities), ``attend`` must be them times v, and both layouts the
+  paths use (one query per (target, node); targets as queries of a node) must give the same.
 - Block-only replay passes no cache: the recorded forward runs with ``use_cache=False`` and
   cache objects never reach a replayed call.
 """
@@ -53,45 +52,24 @@ def test_routes_reject_baselines_that_are_not_theirs(tiny_model_dir, family, fas
 
 
 @pytest.mark.parametrize("family", CONTRACT_FAMILIES)
-def test_attend_with_lifted_queries_and_one_hot_values_gives_the_models_probabilities(tiny_model_dir, family):
+def test_probabilities_are_the_models_attention_and_attend_reads_them(tiny_model_dir, family):
     adapter, cache, block, z = _block(tiny_model_dir, family)
-    t, h = z.shape[0], block.n_heads
-    q, k, v = block.project(z)  # [T, H, d]
-    positions = torch.arange(t)
-    u = block.attend(q, k, v, positions)  # [T, H, d]
-    dots = torch.einsum("jhd,ihd->jih", q, k)  # [T_query, T_key, H]
-    spread = torch.randn(dots.shape, generator=torch.Generator().manual_seed(0), dtype=dots.dtype)
-    keys = torch.stack((dots - 0.5 * spread, spread), -1)  # [J, T, H, 2]: (1, 0.5)·key = q_j·k_i
-    query = torch.tensor([1.0, 0.5], dtype=z.dtype).expand(t, 1, h, 2)  # [J, 1, H, 2]
-    one_hot = torch.eye(t, dtype=z.dtype).unsqueeze(1).expand(t, t, h, t)  # [J, T, H, T]
-    probs = block.attend(query, keys, one_hot, positions[:, None]).squeeze(1)  # [J, H, T_key]
-    torch.testing.assert_close(torch.einsum("jhi,ihd->jhd", probs, v), u, rtol=0, atol=1e-12)
-    torch.testing.assert_close(probs.sum(-1), torch.ones(t, h, dtype=z.dtype), rtol=0, atol=1e-12)
-    real = cache.attention[1].permute(1, 0, 2)  # [H, T_query, T_key] -> [J, H, T_key]
-    torch.testing.assert_close(probs, real, rtol=0, atol=1e-6)  # HF's (some compute in float32)
-    assert float(probs.std()) > 1e-3  # not uniform: the check has teeth
-
-
-PRENORM_CONTRACT = ("gpt2", "llama", "gemma2", "modernbert", "switch_transformers")
-
-
-@pytest.mark.parametrize("family", PRENORM_CONTRACT)
-def test_prenorm_probabilities_are_the_models_attention_and_attend_reads_them(tiny_model_dir, family):
-    adapter, cache, block, z = _block(tiny_model_dir, family)
-    t, h = z.shape[0], block.n_heads
+    t = z.shape[0]
     q, k, v = block.project(z)  # [T, H, d]
     positions = torch.arange(t)
     dots = torch.einsum("jhd,ihd->hji", q, k)  # [H, T_query, T_key]
     probs = block.probabilities(dots, positions)  # [H, T_query, T_key]
-    torch.testing.assert_close(probs, cache.attention[1], rtol=0, atol=1e-6)  # the model's own weights
+    torch.testing.assert_close(probs, cache.attention[1], rtol=0, atol=1e-6)  # the model's own (HF: some fp32)
     torch.testing.assert_close(torch.einsum("hji,ihd->jhd", probs, v), block.attend(q, k, v, positions),
                                rtol=0, atol=1e-12)
-    # queries laid out as the tangent path lays them: [node, head, target, source], positions [J]
     rows = torch.tensor([t - 1, 1])
-    stacked = torch.stack((dots[:, rows], 2 * dots[:, rows]))  # [2, H, J, T]
-    twice = block.probabilities(stacked, rows)
-    torch.testing.assert_close(twice[0], probs[:, rows], rtol=0, atol=1e-12)
-    assert float(probs.std()) > 1e-3 and bool((probs[:, 0, 1:] == 0).all()) == block.causal
+    # the tangent path: [node, head, target, source] with the targets as queries
+    stacked = block.probabilities(torch.stack((dots[:, rows], 2 * dots[:, rows])), rows)  # [2, H, J, T]
+    torch.testing.assert_close(stacked[0], probs[:, rows], rtol=0, atol=1e-12)
+    # the projection path: one query per (target, node), [J, n, H, 1, T] with positions [J, n, 1]
+    single = block.probabilities(dots[:, rows].transpose(0, 1)[:, None, :, None], rows.view(-1, 1, 1))
+    torch.testing.assert_close(single[:, 0, :, 0], probs[:, rows].transpose(0, 1), rtol=0, atol=1e-12)
+    assert float(probs.std()) > 1e-3 and bool((probs[:, 0, 1:] == 0).all()) == block.causal  # teeth
 
 
 def test_replay_drops_cache_objects_and_keeps_tensors():

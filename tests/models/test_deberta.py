@@ -137,27 +137,23 @@ def test_every_target_meets_completeness_at_auto(models, family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_attend_content_with_lifted_queries_and_relative_channels_gives_the_models_probabilities(models, family):
-    """The fast path's contract: content dots plus ``relative_dots`` fed to ``attend_content``
-    as lifted 2-d pairs, with one-hot values, are the model's own attention probabilities."""
+def test_probabilities_of_content_plus_relative_dots_are_the_models_attention(models, family):
+    """The fast path's contract: the content dot products plus ``relative_dots``, given to
+    ``probabilities``, are the model's own attention, and ``attend`` is them times v."""
     adapter, cache, *_ = models[family]
     block, z = adapter.block(1), cache.z[1]
-    t, h = z.shape[0], block.n_heads
+    t = z.shape[0]
     q, k, v = block.project(z)  # [T, H, d]
     positions = torch.arange(t)
     relative = block.relative_dots(q, k, positions)  # [T_query, T_key, H, 2]
-    dots = torch.einsum("jhd,ihd->jih", q, k) + relative.sum(-1)  # [T_query, T_key, H]
-    keys = torch.stack((dots - 0.5 * relative[..., 0], relative[..., 0]), -1)  # (1, 0.5)·key = dots
-    query = torch.tensor([1.0, 0.5], dtype=z.dtype).expand(t, 1, h, 2)
-    one_hot = torch.eye(t, dtype=z.dtype).unsqueeze(1).expand(t, t, h, t)  # [J, T, H, T]
-    probs = block.attend_content(query, keys, one_hot, positions[:, None]).squeeze(1)  # [J, H, T_key]
-    torch.testing.assert_close(probs, cache.attention[1].permute(1, 0, 2), rtol=0, atol=1e-12)
-    torch.testing.assert_close(torch.einsum("jhi,ihd->jhd", probs, v), block.attend(q, k, v, positions),
+    content = torch.einsum("jhd,ihd->hji", q, k)  # [H, T_query, T_key]
+    probs = block.probabilities(content + relative.sum(-1).permute(2, 0, 1), positions)  # [H, T_query, T_key]
+    torch.testing.assert_close(probs, cache.attention[1], rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.einsum("hji,ihd->jhd", probs, v), block.attend(q, k, v, positions),
                                rtol=0, atol=1e-12)
     # both relative terms are real: without them the probabilities differ
     assert float(relative[..., 0].std()) > 1e-2 and float(relative[..., 1].std()) > 1e-2
-    content = block.attend_content(q, k, torch.eye(t, dtype=z.dtype).unsqueeze(1).expand(t, h, t), positions)
-    assert (content - probs).abs().max() > 1e-3  # [T_query, H, T_key]
+    assert (block.probabilities(content, positions) - probs).abs().max() > 1e-3
 
 
 def test_v2_convolution_is_part_of_block_0_and_reads_the_neighbour_rows(models):
