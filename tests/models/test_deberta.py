@@ -16,10 +16,11 @@ import contextlib
 import pytest
 import torch
 
+import family_checks as checks
 import family_reference as ref
 from ligsite.errors import ModelError
 from ligsite.lig.completeness import nodes_for
-from ligsite.lig.routes import att_route, layer_route, mlp_route
+from ligsite.lig.routes import layer_route
 from ligsite.models.loading import load
 from route_runs import auto_runs
 
@@ -83,32 +84,13 @@ def test_block_inputs_contexts_and_outputs_equal_the_hf_layers(models, family):
     adapter, cache, calls, z_ref, _ = models[family]
     assert adapter.granularities == ("att", "mlp", "layer") and adapter.family == "deberta"
     precise = family != "deberta"  # ligsite's forward runs HF's float32 DebertaLayerNorm (v1)
-    for layer, call in enumerate(calls):
-        torch.testing.assert_close(cache.z[layer], z_ref[layer], rtol=0, atol=1e-12 if precise else 1e-5)
-        block, z = adapter.block(layer), cache.z[layer]
-        u = block.attend(*block.project(z), torch.arange(z.shape[0])).flatten(-2)  # [T, H*d]
-        torch.testing.assert_close(u, call.u(z[None])[0], rtol=0, atol=1e-12)
-        torch.testing.assert_close(block.layer(z), call.forward(z[None])[0], rtol=0, atol=1e-12)
+    checks.block_matches_hf_layers(adapter, cache, calls, z_ref, 1e-12 if precise else 1e-5)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_routes_equal_the_hf_layer_reference(models, family):
     adapter, cache, calls, _, _ = models[family]
-    targets = torch.arange(len(cache.input_ids))
-    for layer, call in enumerate(calls):
-        block, z = adapter.block(layer), cache.z[layer]
-        for baseline in ("zero", "self_input_token"):
-            nodes, weights = nodes_for("layer", block, z, baseline, "gauss-legendre", STEPS)
-            scores, _ = layer_route(block, z, targets, baseline, nodes, weights)  # [J, T]
-            assert ref.rel(scores.T.numpy(), ref.layer_map(call, z, baseline, nodes, weights)) < 1e-6, (layer, baseline)
-            nodes, weights = nodes_for("att", block, z, baseline, "gauss-legendre", STEPS)
-            scores, _ = att_route(block, z, targets, baseline, nodes, weights)  # [J, T, H]
-            expected = ref.att_map(call, z, baseline, nodes, weights)
-            assert ref.rel(scores.permute(2, 1, 0).numpy(), expected) < 1e-6, (layer, baseline)
-        for baseline in ("zero", "att_itb_a0"):
-            nodes, weights = nodes_for("mlp", block, z, baseline, "gauss-legendre", STEPS)
-            scores, _ = mlp_route(block, z, targets, baseline, nodes, weights)  # [J, H]
-            assert ref.rel(scores.numpy(), ref.mlp_map(call, z, baseline, nodes, weights)) < 1e-6, (layer, baseline)
+    checks.routes_match_reference(adapter, cache, calls, STEPS)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -120,12 +102,7 @@ def test_fast_path_equals_the_plain_path(models, family, baseline):
     for layer in range(adapter.n_layers):
         block, z = adapter.block(layer), cache.z[layer]
         assert block.affine_project and block.relative is not None
-        for route in (att_route, layer_route):
-            nodes, weights = nodes_for(route.__name__[:-6], block, z, baseline, "gauss-legendre", STEPS)
-            fast, fast_value = route(block, z, targets, baseline, nodes, weights)
-            plain, plain_value = route(block, z, targets, baseline, nodes, weights, fast=False)
-            assert ref.rel(fast.numpy(), plain.numpy()) < 1e-9
-            torch.testing.assert_close(fast_value, plain_value, rtol=1e-12, atol=1e-12)
+        checks.fast_equals_plain(block, z, targets, baseline, STEPS)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
