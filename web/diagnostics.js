@@ -4,6 +4,7 @@
 // badge where the engine's warnings name that layer. diagnosticsRows is pure; renderDiagnostics
 // only writes into the container it is given (text via textContent, so data stays inert).
 import { exportFormat } from "./export.js";
+import { definitionList } from "./glossary.js";
 import { baselineName } from "./options.js";
 
 const DG_PARTS = { layer: "block", att: "ATT", mlp: "MLP" };
@@ -162,15 +163,7 @@ export function renderDiagnostics(container, state, payload, options = {}) {
     th.textContent = "pooled";
     tr.append(th, dgCell(doc, info.pooled.abs), dgCell(doc, info.pooled.rel), dgCell(doc, info.pooled.pearson));
   }
-  const notes = doc.createElement("dl");
-  notes.className = "metric-notes";
-  for (const [name, text] of DG_NOTES) {
-    const dt = doc.createElement("dt");
-    dt.textContent = name;
-    const dd = doc.createElement("dd");
-    dd.textContent = text;
-    notes.append(dt, dd);
-  }
+  const notes = definitionList(doc, "metric-notes", DG_NOTES);
   const parts = options.onLayerBaseline ? [dgBaselinePicker(doc, state, payload, options.onLayerBaseline)] : [];
   container.replaceChildren(...parts, table, notes);
   dgMarkLayer(container, state.layer);

@@ -17,6 +17,20 @@ export const GLOSSARY = [
   ["marks", "blue negative, red positive, on a symmetric range; grey: not computed; a darker grey: a hidden self cell; outlined: the self cell."],
 ];
 
+/** A <dl> of [term, text] pairs (text via textContent only). */
+export function definitionList(doc, className, entries) {
+  const list = doc.createElement("dl");
+  list.className = className;
+  for (const [term, text] of entries) {
+    const dt = doc.createElement("dt");
+    dt.textContent = term;
+    const dd = doc.createElement("dd");
+    dd.textContent = text;
+    list.append(dt, dd);
+  }
+  return list;
+}
+
 /** Append the panel to `parent` (a <details>, closed), with the citation when there is one. */
 export function createGlossary(parent, manifest) {
   const doc = parent.ownerDocument;
@@ -25,16 +39,7 @@ export function createGlossary(parent, manifest) {
   details.className = "panel";
   const summary = doc.createElement("summary");
   summary.textContent = "How to read this";
-  const list = doc.createElement("dl");
-  list.className = "glossary";
-  for (const [term, text] of GLOSSARY) {
-    const dt = doc.createElement("dt");
-    dt.textContent = term;
-    const dd = doc.createElement("dd");
-    dd.textContent = text;
-    list.append(dt, dd);
-  }
-  details.append(summary, list);
+  details.append(summary, definitionList(doc, "glossary", GLOSSARY));
   if (manifest.citation) {
     const heading = doc.createElement("h3");
     heading.textContent = "Cite";
