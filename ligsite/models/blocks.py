@@ -80,6 +80,5 @@ class BlockOnlyAdapter(HFAdapter):
     forward_kwargs = {"use_cache": False}
 
     def make_block(self, module: nn.Module, index: int) -> ReplayBlock:
-        if index not in self._calls:
-            raise InputError(f"block {index} of {self.name} is replayed from a real forward: call forward() first")
-        return ReplayBlock(index, module, self._calls[index], (self.n_heads, self.head_dim, self.hidden_size))
+        call = self.recorded_call(index, "its arguments (it is replayed)")
+        return ReplayBlock(index, module, call, (self.n_heads, self.head_dim, self.hidden_size))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ligsite.errors import InputError, ModelError
+from ligsite.errors import ModelError
 from ligsite.models.attention import all_positions
 from ligsite.models.base import ForwardCache
 from ligsite.models.bert import PostLNBlock, PostLNPieces
@@ -190,10 +190,7 @@ class DebertaAdapter(HFAdapter):
         return getattr(self.model.encoder, "conv", None)
 
     def make_block(self, module: nn.Module, index: int) -> DebertaBlock:
-        if index not in self._calls:
-            raise InputError(f"block {index} of {self.name} takes its relative positions from a real forward: "
-                             f"call forward() first")
-        args, kwargs = self._calls[index]
+        args, kwargs = self.recorded_call(index, "its relative positions")
         weight = next(module.parameters())
         t = hidden_states_arg(args, kwargs).shape[-2]
         att, inter, out = module.attention.self, module.intermediate, module.output

@@ -133,6 +133,13 @@ class HFAdapter:
             attention=[cast(rec.attention[i]) if i in rec.attention else None for i in range(n)],  # L x [H, T, T]
         )
 
+    def recorded_call(self, index: int, needs: str) -> tuple[tuple, dict]:
+        """The (args, kwargs) layer ``index`` was called with in the last ``forward``; a block that
+        takes ``needs`` from them cannot be made before one (InputError)."""
+        if index not in self._calls:
+            raise InputError(f"block {index} of {self.name} takes {needs} from a real forward: call forward() first")
+        return self._calls[index]
+
     def block(self, index: int, dtype: torch.dtype | None = None,
               device: torch.device | str | None = None) -> Block:
         """Block ``index`` with weights in ``dtype`` on ``device`` (a copy when they differ)."""

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ligsite.errors import InputError
 from ligsite.models.bert import PostLNBlock, PostLNPieces
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import hidden_states_arg
@@ -53,10 +52,7 @@ class MPNetAdapter(HFAdapter):
         return layer.attention.attn
 
     def make_block(self, module: nn.Module, index: int) -> PostLNBlock:
-        if index not in self._calls:
-            raise InputError(f"block {index} of {self.name} takes its position bias from a real forward: "
-                             f"call forward() first")
-        args, kwargs = self._calls[index]
+        args, kwargs = self.recorded_call(index, "its position bias")
         weight = next(module.parameters())
         t = hidden_states_arg(args, kwargs).shape[-2]
         bias = call_bias(args, kwargs, ("attention_mask", "position_bias"), t)

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ligsite.errors import InputError
 from ligsite.models.attention import all_positions, attend, probabilities
 from ligsite.models.hf import HFAdapter
 from ligsite.models.hooks import hidden_states_arg
@@ -393,9 +392,7 @@ class PreNormAdapter(HFAdapter):
         return kwargs.get("attention_mask")
 
     def make_block(self, module: nn.Module, index: int) -> PreNormBlock:
-        if index not in self._calls:
-            raise InputError(f"block {index} of {self.name} takes its mask from a real forward: call forward() first")
-        args, kwargs = self._calls[index]
+        args, kwargs = self.recorded_call(index, "its mask")
         weight = next(module.parameters())
         t = hidden_states_arg(args, kwargs).shape[-2]
         allowed = allowed_keys(self.call_mask(args, kwargs), t, self.causal, weight.device)

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ligsite.errors import InputError
 from ligsite.models.base import ForwardCache
 from ligsite.models.hf import Dims
 from ligsite.models.hooks import hidden_states_arg
@@ -62,10 +61,7 @@ class SwitchAdapter(PreNormAdapter):
         return cache
 
     def make_block(self, module: nn.Module, index: int) -> PreNormBlock:
-        if index not in self._calls:
-            raise InputError(f"block {index} of {self.name} takes its position bias and experts from a real "
-                             f"forward: call forward() first")
-        args, kwargs = self._calls[index]
+        args, kwargs = self.recorded_call(index, "its position bias and experts")
         weight = next(module.parameters())
         z = hidden_states_arg(args, kwargs)[0].to(weight.device, weight.dtype)  # [T, D]
         t = z.shape[0]
